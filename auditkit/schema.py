@@ -1,0 +1,97 @@
+"""The event schema: the one contract between sources and everything downstream.
+
+Every source maps its raw records onto ``EVENT_SCHEMA``; enrichment adds ``DERIVED_SCHEMA``;
+records that cannot become events become rows of ``QUARANTINE_SCHEMA``. See ``docs/schema.md``.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+UTC_TIME = pl.Datetime("us", "UTC")
+
+EVENT_SCHEMA: dict[str, pl.DataType] = {
+    "time": UTC_TIME,
+    "source": pl.String(),
+    "layer": pl.String(),
+    "category": pl.String(),
+    "action": pl.String(),
+    "outcome": pl.String(),
+    "error": pl.String(),
+    "actor": pl.String(),
+    "actor_type": pl.String(),
+    "person": pl.String(),
+    "src_ip": pl.String(),
+    "client_app": pl.String(),
+    "target": pl.String(),
+    "database": pl.String(),
+    "object": pl.String(),
+    "object_type": pl.String(),
+    "statement": pl.String(),
+    "session_id": pl.String(),
+    "statement_id": pl.String(),
+    "rows": pl.Int64(),
+    "event_id": pl.String(),
+    "raw_ref": pl.String(),
+    "extra": pl.String(),
+}
+
+DERIVED_SCHEMA: dict[str, pl.DataType] = {
+    "statement_class": pl.String(),
+    "objects_read": pl.List(pl.String()),
+    "objects_written": pl.List(pl.String()),
+    "columns": pl.List(pl.String()),
+    "fingerprint": pl.String(),
+    "sql_error": pl.String(),
+    "sensitive": pl.Boolean(),
+}
+
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
+    "file": pl.String(),
+    "line": pl.Int64(),
+    "format": pl.String(),
+    "reason": pl.String(),
+    "raw": pl.String(),
+}
+
+ACCESS_SCHEMA: dict[str, pl.DataType] = {
+    "time": UTC_TIME,
+    "person": pl.String(),
+    "actor": pl.String(),
+    "source": pl.String(),
+    "database": pl.String(),
+    "object": pl.String(),
+    "column": pl.String(),
+    "access": pl.String(),
+    "outcome": pl.String(),
+    "sensitive": pl.Boolean(),
+    "event_id": pl.String(),
+}
+
+CATEGORIES = (
+    "read", "write", "schema", "permission", "export", "approval", "auth",
+    "config", "provisioning", "network", "backup", "audit_config", "other",
+)
+OUTCOMES = ("success", "failure", "unknown")
+ACCESS_KINDS = ("read", "write", "schema", "permission", "export")
+
+
+def empty_events() -> pl.DataFrame:
+    """An empty frame with the event schema."""
+    return pl.DataFrame(schema=EVENT_SCHEMA)
+
+
+def empty_quarantine() -> pl.DataFrame:
+    """An empty frame with the quarantine schema."""
+    return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+
+
+def conform(frame: pl.DataFrame | pl.LazyFrame, schema: dict[str, pl.DataType] = EVENT_SCHEMA):
+    """Select exactly the schema's columns in order, adding missing ones as nulls and casting."""
+    present = set(frame.collect_schema().names())
+    return frame.select(
+        [
+            (pl.col(name) if name in present else pl.lit(None)).cast(dtype).alias(name)
+            for name, dtype in schema.items()
+        ]
+    )
