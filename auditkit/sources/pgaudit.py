@@ -1,0 +1,195 @@
+"""pgaudit: ``AUDIT:`` records inside PostgreSQL logs (stderr with any prefix, csvlog, jsonlog).
+
+The record is pgaudit's CSV line inside the log message::
+
+    AUDIT: <type>,<statement_id>,<substatement_id>,<class>,<command>,<object_type>,<object_name>,
+           <statement>,<parameter>[,<rows>]
+
+A field is quoted only when it holds ``,`` ``"`` CR or LF (``"`` doubled inside); PARAMETER is
+CSV inside that CSV. Old records have 8 fields (no PARAMETER); ``log_rows`` adds the 10th.
+Everything else in the file (connections, failed logins, errors) is mapped by the postgres
+source, and ``correlate_outcomes`` turns an ERROR after a record into that record's failure.
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+from auditkit.sources import FileContext, Parsed, Source, register
+from auditkit.sources.pg_log import detect_container
+from auditkit.sources.postgres import (
+    base_columns,
+    correlate_outcomes,
+    plain_events,
+    prepare_entries,
+    to_parsed,
+)
+
+_FIELD = r'(?:"(?:[^"]|"")*"|[^,"]*)'
+RECORD_RE = (
+    r"(?s)^AUDIT: (?P<audit_type>[A-Z]+),(?P<statement_id>\d+),(?P<substatement_id>\d+),"
+    rf"(?P<klass>{_FIELD}),(?P<command>{_FIELD}),(?P<object_type>{_FIELD}),"
+    rf"(?P<object_name>{_FIELD}),(?P<statement>{_FIELD})"
+    rf"(?:,(?P<parameter>{_FIELD}))?(?:,(?P<rows>-?\d*))?$"
+)
+# a record cut by a line-based shipper: the statement's opening quote is never closed
+TRUNCATED_RE = (
+    r"(?s)^AUDIT: (?P<audit_type>[A-Z]+),(?P<statement_id>\d+),(?P<substatement_id>\d+),"
+    rf"(?P<klass>{_FIELD}),(?P<command>{_FIELD}),(?P<object_type>{_FIELD}),"
+    rf'(?P<object_name>{_FIELD}),(?P<statement>"(?:[^"]|"")*)$'
+)
+RECORD_FIELDS = (
+    "audit_type", "statement_id", "substatement_id", "klass", "command", "object_type",
+    "object_name", "statement", "parameter", "rows",
+)
+
+# pgaudit class -> event category; refined by COMMAND_CATEGORY and audit settings below
+CLASS_CATEGORY = {
+    "READ": "read",
+    "WRITE": "write",
+    "DDL": "schema",
+    "ROLE": "permission",
+    "FUNCTION": "other",
+    "MISC": "other",
+    "MISC_SET": "config",
+}
+# (class, command) pairs whose category differs from the class's
+COMMAND_CATEGORY = {
+    ("READ", "COPY"): "export",  # COPY ... TO: a relation or query leaves the database
+    ("MISC", "ALTER SYSTEM"): "config",
+    ("MISC", "SET"): "config",
+    ("MISC", "RESET"): "config",
+}
+AUDIT_SETTING = r"(?i)\bpgaudit\.|\blog_(?:statement|connections|disconnections|min_\w+)\b"
+AUDIT_CONFIG_COMMANDS = ("SET", "RESET", "ALTER SYSTEM", "ALTER ROLE", "ALTER DATABASE")
+
+
+def unquote(field: pl.Expr) -> pl.Expr:
+    """CSV-unquote one field: strip the surrounding quotes, undouble inner quotes; '' -> null."""
+    quoted = field.str.starts_with('"') & field.str.ends_with('"') & (field.str.len_chars() >= 2)
+    return (
+        pl.when(quoted)
+        .then(field.str.slice(1, field.str.len_chars() - 2).str.replace_all('""', '"', literal=True))
+        .otherwise(field)
+        .replace("", None)
+    )
+
+
+def parse_records(message: pl.Expr) -> pl.Expr:
+    """Struct of the record's fields (unquoted), with ``truncated`` set for cut records."""
+    strict = message.str.extract_groups(RECORD_RE)
+    cut = message.str.extract_groups(TRUNCATED_RE)
+    complete = strict.struct.field("audit_type").is_not_null()
+    fields = {}
+    for name in RECORD_FIELDS:
+        strict_field = strict.struct.field(name)
+        if name in ("parameter", "rows"):
+            fields[name] = unquote(strict_field)
+        elif name == "statement":
+            partial = cut.struct.field(name).str.strip_prefix('"').str.replace_all(
+                '""', '"', literal=True
+            )
+            fields[name] = pl.when(complete).then(unquote(strict_field)).otherwise(partial)
+        else:
+            fields[name] = unquote(
+                pl.when(complete).then(strict_field).otherwise(cut.struct.field(name))
+            )
+    fields["truncated"] = ~complete & cut.struct.field("audit_type").is_not_null()
+    return pl.struct(**fields)
+
+
+def category(klass: pl.Expr, command: pl.Expr, statement: pl.Expr) -> pl.Expr:
+    """Event category of a record (declarative: CLASS_CATEGORY, COMMAND_CATEGORY)."""
+    expr = pl.when(
+        command.is_in(AUDIT_CONFIG_COMMANDS) & statement.str.contains(AUDIT_SETTING)
+    ).then(pl.lit("audit_config"))
+    for (cls, cmd), cat in COMMAND_CATEGORY.items():
+        expr = expr.when((klass == cls) & (command == cmd)).then(pl.lit(cat))
+    return expr.otherwise(klass.replace_strict(CLASS_CATEGORY, default="other"))
+
+
+def audit_events(entries: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
+    """Map AUDIT entries to events; records that do not parse keep their entry, flagged."""
+    rec = entries.sort("line").with_columns(_rec=parse_records(pl.col("message"))).unnest("_rec")
+    parsed_ok = pl.col("audit_type").is_not_null()
+    klass, command, stmt = pl.col("klass"), pl.col("command"), pl.col("statement")
+    extra = pl.struct(
+        audit_type=pl.col("audit_type"),
+        audit_class=klass,
+        substatement_id=pl.col("substatement_id").cast(pl.Int64, strict=False),
+        parameter=pl.col("parameter"),
+        severity=pl.col("severity"),
+        pid=pl.col("pid"),
+        truncated=pl.when(pl.col("truncated")).then(True),
+        unparsed_record=pl.when(~parsed_ok).then(pl.col("message")),
+        tz_assumed=pl.when(pl.col("tz_assumed")).then(True),
+    ).struct.json_encode()
+    # rows of one statement (log_relation) are consecutive in their process; number the runs so
+    # statement ids that restart in a new session never collide
+    stmt_sub = pl.concat_str(pl.col("statement_id"), pl.lit("."), pl.col("substatement_id"))
+    run = (stmt_sub != stmt_sub.shift(1)).fill_null(True).cum_sum().over("_pid")
+    stmt_key = pl.concat_str(
+        pl.lit("S"), pl.col("session_id").fill_null(""), pl.lit("/"), stmt_sub, pl.lit("#"), run
+    )
+    columns = base_columns(ctx) | {
+        "source": pl.lit("pgaudit"),
+        "category": pl.when(parsed_ok).then(category(klass, command, stmt)).otherwise(
+            pl.lit("other")
+        ),
+        "action": pl.when(parsed_ok).then(command).otherwise(pl.lit("AUDIT")),
+        "outcome": pl.when(parsed_ok).then(pl.lit("success")).otherwise(pl.lit("unknown")),
+        "error": pl.lit(None, pl.String),
+        "object": pl.col("object_name"),
+        "object_type": pl.col("object_type").str.to_lowercase(),
+        "statement": stmt,
+        "statement_id": pl.concat_str(pl.col("statement_id"), pl.lit("."),
+                                      pl.col("substatement_id")),
+        "rows": pl.col("rows").cast(pl.Int64, strict=False),
+        "extra": extra,
+        "_line": pl.col("line"),
+        "_pid": pl.col("_pid"),
+        "_is_stmt": parsed_ok,
+        "_stmt_key": pl.when(parsed_ok).then(stmt_key),
+        "_is_error": pl.lit(False),
+        "_stmt_text": stmt,
+    }
+    return rec.select(**columns)
+
+
+AUDIT_MESSAGE = r"^(?:[0-9A-Z]{5}: )?AUDIT: "
+
+
+def read(text: str, ctx: FileContext) -> Parsed:
+    """Read a PostgreSQL log holding pgaudit records (and the server's own entries)."""
+    framed = prepare_entries(text, ctx)
+    is_audit = pl.col("message").str.contains(AUDIT_MESSAGE)
+    entries = framed.entries.with_columns(message=pl.col("message").str.replace(r"^\d{5}: ", ""))
+    audit = audit_events(entries.filter(is_audit), ctx)
+    plain = plain_events(entries.filter(~is_audit), ctx).with_columns(
+        _stmt_text=pl.col("statement")
+    )
+    events = pl.concat([audit, plain], how="diagonal_relaxed")
+    return to_parsed(framed, correlate_outcomes(events), ctx)
+
+
+_AUDIT_HEAD = re.compile(rb"AUDIT: (?:SESSION|OBJECT),\d+,\d+,")
+
+
+def detect(head: bytes) -> bool:
+    """A PostgreSQL log whose first 64 KB hold a pgaudit record."""
+    return bool(_AUDIT_HEAD.search(head)) and detect_container(head) is not None
+
+
+register(
+    Source(
+        "pgaudit",
+        "pgaudit AUDIT records in PostgreSQL stderr/csvlog/jsonlog logs (SESSION and OBJECT)",
+        detect,
+        read,
+        example="shared_preload_libraries='pgaudit' pgaudit.log='read,write,ddl,role' "
+        "pgaudit.log_relation=on",
+        priority=10,
+    )
+)
