@@ -366,9 +366,18 @@ def csvlog_entries(text: str, display: str) -> Entries:
     raw = raw.with_columns(
         line=(1 + (newlines + 1).cum_sum().shift(1, fill_value=0)).cast(pl.Int64)
     )
+    # a short row is padded with nulls by the reader: every real entry has a known severity
+    valid = pl.col("severity").is_in(MAIN_SEVERITIES).fill_null(False)
+    quarantine = raw.filter(~valid).select(
+        file=pl.lit(display),
+        line="line",
+        format=pl.lit(None, pl.String),
+        reason=pl.lit("not a csvlog entry (missing columns or no error_severity)"),
+        raw=pl.concat_str(pl.all().exclude("line").fill_null(""), separator=","),
+    )
     return Entries(
-        entries=_csvlog_to_entries(raw),
-        quarantine=pl.DataFrame(schema=QUARANTINE_SCHEMA),
+        entries=_csvlog_to_entries(raw.filter(valid)),
+        quarantine=quarantine,
         records=raw.height,
         container="csvlog",
         notes=[],

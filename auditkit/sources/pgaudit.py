@@ -115,7 +115,24 @@ def audit_events(entries: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
     rec = entries.sort("line").with_columns(_rec=parse_records(pl.col("message"))).unnest("_rec")
     parsed_ok = pl.col("audit_type").is_not_null()
     klass, command, stmt = pl.col("klass"), pl.col("command"), pl.col("statement")
+    # rows of one statement (log_relation) are consecutive in their process; number the runs so
+    # statement ids that restart in a new session never collide
+    stmt_sub = pl.concat_str(pl.col("statement_id"), pl.lit("."), pl.col("substatement_id"))
+    top = pl.col("statement_id")
+    rec = rec.with_columns(
+        _run=(stmt_sub != stmt_sub.shift(1)).fill_null(True).cum_sum().over("_pid"),
+        _top_run=(top != top.shift(1)).fill_null(True).cum_sum().over("_pid"),
+    )
+    stmt_key = pl.concat_str(
+        pl.lit("S"), pl.col("session_id").fill_null(""), pl.lit("/"), stmt_sub, pl.lit("#"),
+        pl.col("_run"),
+    )
+    # all substatements of one top-level statement: the access table counts them once
+    stmt_group = pl.lit(ctx.digest + ":") + pl.col("line").first().over(
+        "_pid", "_top_run"
+    ).cast(pl.String)
     extra = pl.struct(
+        stmt_group=pl.when(parsed_ok).then(stmt_group),
         audit_type=pl.col("audit_type"),
         audit_class=klass,
         substatement_id=pl.col("substatement_id").cast(pl.Int64, strict=False),
@@ -126,13 +143,6 @@ def audit_events(entries: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
         unparsed_record=pl.when(~parsed_ok).then(pl.col("message")),
         tz_assumed=pl.when(pl.col("tz_assumed")).then(True),
     ).struct.json_encode()
-    # rows of one statement (log_relation) are consecutive in their process; number the runs so
-    # statement ids that restart in a new session never collide
-    stmt_sub = pl.concat_str(pl.col("statement_id"), pl.lit("."), pl.col("substatement_id"))
-    run = (stmt_sub != stmt_sub.shift(1)).fill_null(True).cum_sum().over("_pid")
-    stmt_key = pl.concat_str(
-        pl.lit("S"), pl.col("session_id").fill_null(""), pl.lit("/"), stmt_sub, pl.lit("#"), run
-    )
     columns = base_columns(ctx) | {
         "source": pl.lit("pgaudit"),
         "category": pl.when(parsed_ok).then(category(klass, command, stmt)).otherwise(

@@ -224,7 +224,8 @@ def correlate_outcomes(events: pl.DataFrame) -> pl.DataFrame:
     last_text = pl.when(pl.col("_is_stmt")).then(pl.col("_stmt_text")).forward_fill().over(pid)
     prev_is_stmt = pl.col("_is_stmt").shift(1).over(pid).fill_null(False)
     err_text = pl.col("statement")
-    sqlstate = pl.col("error").str.slice(0, 5)
+    # a permission check fails before pgaudit logs anything (SQLSTATE 42501)
+    permission_error = pl.col("error").str.contains(r"^(?:42501: |permission denied)")
     events = events.with_columns(_last_key=last_key, _last_text=last_text, _prev=prev_is_stmt)
     known_text = pl.col("_last_text").is_not_null() & ~pl.col("_last_text").is_in(SENTINELS)
     matched = (
@@ -236,7 +237,7 @@ def correlate_outcomes(events: pl.DataFrame) -> pl.DataFrame:
             | err_text.str.contains(pl.col("_last_text"), literal=True)
         )
         .when(err_text.is_not_null())
-        .then(pl.col("_prev") & (sqlstate != "42501"))
+        .then(pl.col("_prev") & ~permission_error)
         .otherwise(pl.col("_prev"))
     )
     events = events.with_columns(_matched=matched.fill_null(False))

@@ -1,0 +1,105 @@
+"""Enrichment: derived columns on events (SQL analysis, fallback category/action/object,
+sensitivity). Sources leave ``category``/``action`` null where SQL analysis must decide."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from auditkit import sql
+from auditkit.classify import Classification, load_classification
+from auditkit.schema import DERIVED_SCHEMA, EVENT_SCHEMA
+
+# which sqlglot dialect reads each source's statements; other sources carry no SQL
+SOURCE_DIALECT: dict[str, str] = {
+    "pgaudit": "postgres",
+    "postgres": "postgres",
+    "mysql_enterprise": "mysql",
+    "percona": "mysql",
+    "mariadb": "mysql",
+    "mssql": "tsql",
+    "azure_sql": "tsql",
+    "oracle": "oracle",
+}
+ANALYSIS_COLUMNS = ("statement_class", "sql_category", "objects_read", "objects_written",
+                    "columns", "fingerprint", "sql_error", "is_export")
+
+
+def analyze_sql(events: pl.DataFrame) -> pl.DataFrame:
+    """Join SQL analysis onto events: sqlglot runs once per distinct (dialect, statement)."""
+    dialect = pl.col("source").replace_strict(SOURCE_DIALECT, default=None)
+    events = events.with_columns(_dialect=dialect)
+    analyses = []
+    for name in events.get_column("_dialect").drop_nulls().unique().sort().to_list():
+        statements = events.filter(pl.col("_dialect") == name).get_column("statement")
+        analysis = sql.analyze_frame(statements.drop_nulls().unique(), dialect=name)
+        analyses.append(analysis.with_columns(_dialect=pl.lit(name)))
+    if analyses:
+        joined = events.join(
+            pl.concat(analyses, how="diagonal_relaxed"),
+            on=["_dialect", "statement"],
+            how="left",
+            nulls_equal=False,
+        )
+    else:
+        joined = events
+    for col in ANALYSIS_COLUMNS:
+        if col not in joined.columns:
+            dtype = DERIVED_SCHEMA.get(col, pl.Boolean() if col == "is_export" else pl.String())
+            joined = joined.with_columns(pl.lit(None, dtype).alias(col))
+    return joined.drop("_dialect")
+
+
+def enrich(events: pl.DataFrame, classification: Classification | None = None) -> pl.DataFrame:
+    """Events with the derived columns of ``DERIVED_SCHEMA`` (plus ``sql_category``/``is_export``).
+
+    Category and action that a source left null come from SQL analysis (a failed statement the
+    audit log never recorded, a ``log_statement`` line); the primary ``object`` falls back to the
+    first object written, then read.
+    """
+    classification = classification or load_classification()
+    analysed = analyze_sql(events)
+    empty = pl.lit([], pl.List(pl.String))
+    analysed = analysed.with_columns(
+        objects_read=pl.col("objects_read").fill_null(empty),
+        objects_written=pl.col("objects_written").fill_null(empty),
+        columns=pl.col("columns").fill_null(empty),
+    )
+    sensitive_columns = (
+        pl.col("columns")
+        .list.eval(classification.label(pl.element()).is_not_null())
+        .list.any()
+        .fill_null(False)
+    )
+    sensitive_objects = classification.sensitive_objects()
+    touches_sensitive_table = (
+        pl.concat_list("objects_read", "objects_written")
+        .list.eval(pl.element().is_in(sensitive_objects))
+        .list.any()
+        .fill_null(False)
+        if sensitive_objects
+        else pl.lit(False)
+    )
+    enriched = analysed.with_columns(
+        category=pl.coalesce("category", "sql_category", pl.lit("other")),
+        action=pl.coalesce("action", "statement_class", pl.lit("UNKNOWN")),
+        object=pl.coalesce(
+            "object", pl.col("objects_written").list.first(), pl.col("objects_read").list.first()
+        ),
+        object_type=pl.when(pl.col("object").is_null() & pl.col("object_type").is_null())
+        .then(
+            pl.when(
+                pl.coalesce(
+                    pl.col("objects_written").list.first(), pl.col("objects_read").list.first()
+                ).str.starts_with("role:")
+            )
+            .then(pl.lit("role"))
+            .when(pl.concat_list("objects_read", "objects_written").list.len() > 0)
+            .then(pl.lit("table"))
+        )
+        .otherwise(pl.col("object_type")),
+        sensitive=sensitive_columns | touches_sensitive_table,
+    )
+    order = [*EVENT_SCHEMA, *DERIVED_SCHEMA, "sql_category", "is_export"]
+    return enriched.select(order).with_columns(
+        pl.col(c).cast(t) for c, t in (EVENT_SCHEMA | DERIVED_SCHEMA).items()
+    )
