@@ -25,6 +25,7 @@ from auditkit.schema import QUARANTINE_SCHEMA
 
 ENTRY_SCHEMA: dict[str, pl.DataType] = {
     "line": pl.Int64(),
+    "part": pl.Int64(),  # n-th entry of an envelope line that carries several (Azure batches)
     "time_text": pl.String(),
     "epoch": pl.String(),
     "user": pl.String(),
@@ -92,6 +93,7 @@ PREFIX_ESCAPES: dict[str, tuple[str, str]] = {
 # Prefixes recognised without --pg-prefix, most specific first.
 GENERIC = "<generic>"
 PRESET_PREFIXES: dict[str, str] = {
+    "azure": "%t:%r:%u@%d:[%p]:%a:%e",
     "rds": "%t:%r:%u@%d:[%p]:",
     "cloudsql": "%m [%p]: [%l-1] db=%d,user=%u ",
     "ibm_cloud": "%t [%a] [%e] [%p]: [%l-1] user=%u,db=%d,client=%h ",
@@ -210,7 +212,9 @@ _STDERR_HEAD = re.compile(
 
 
 def detect_container(head: bytes) -> str | None:
-    """'csvlog', 'jsonlog', 'stderr' or None, from the first bytes of a file."""
+    """'csvlog', 'jsonlog', 'stderr', 'envelope' or None, from the first bytes of a file."""
+    if is_envelope(head):
+        return "envelope"
     first = head.lstrip()[:4096]
     if first.startswith(b"{") and b'"error_severity"' in head:
         return "jsonlog"
@@ -237,7 +241,15 @@ def split_lines(text: str) -> pl.DataFrame:
 
 def stderr_entries(text: str, display: str, prefix: str | None = None) -> Entries:
     """Frame the entries of a stderr/syslog-style log written with ``log_line_prefix``."""
-    lines = split_lines(text)
+    return framed_entries(split_lines(text), display, prefix, container="stderr")
+
+
+def framed_entries(
+    lines: pl.DataFrame, display: str, prefix: str | None, container: str
+) -> Entries:
+    """Frame entries from physical lines (``line``, ``text``, optional ``part``)."""
+    if "part" not in lines.columns:
+        lines = lines.with_columns(part=pl.lit(None, pl.Int64))
     preset, chosen = choose_prefix(lines.get_column("text").head(400).to_list(), prefix)
     notes = [] if prefix is not None else [f"log_line_prefix recognised as {preset!r}: {chosen!r}"]
     start_re = line_regex(chosen)
@@ -262,7 +274,10 @@ def stderr_entries(text: str, display: str, prefix: str | None = None) -> Entrie
         # a newline); other entries continue on TAB lines
         & pl.when(pl.col("is_audit")).then(pl.col("open_quote")).otherwise(pl.col("is_tab"))
     )
-    orphan = framed.filter(~pl.col("is_start") & ~pl.col("is_cont"))
+    # blank lines outside a record carry nothing: not a record, not quarantined
+    orphan = framed.filter(
+        ~pl.col("is_start") & ~pl.col("is_cont") & (pl.col("text").str.strip_chars() != "")
+    )
     quarantine = orphan.select(
         file=pl.lit(display),
         line=pl.col("line"),
@@ -279,9 +294,9 @@ def stderr_entries(text: str, display: str, prefix: str | None = None) -> Entrie
         .group_by("record", maintain_order=True)
         .agg(more=pl.col("text").str.strip_prefix("\t").str.join("\n"))
     )
-    starts = framed.filter(pl.col("is_start")).select("record", "line", "text")
+    starts = framed.filter(pl.col("is_start")).select("record", "line", "part", "text")
     fields = starts.select(
-        "record", "line", parsed=pl.col("text").str.extract_groups(start_re)
+        "record", "line", "part", parsed=pl.col("text").str.extract_groups(start_re)
     ).unnest("parsed")
     if continuation.height:
         fields = fields.join(continuation, on="record", how="left").with_columns(
@@ -294,7 +309,7 @@ def stderr_entries(text: str, display: str, prefix: str | None = None) -> Entrie
         entries=entries,
         quarantine=quarantine,
         records=entries.height + quarantine.height,
-        container="stderr",
+        container=container,
         notes=notes,
     )
 
@@ -529,9 +544,104 @@ def _jsonlog_slow(lines: pl.DataFrame, display: str) -> tuple[pl.DataFrame, pl.D
     return good.select("line", "text", "rec"), quarantine
 
 
+# ------------------------------------------------------------------------- transport envelopes
+
+ENVELOPE_SCHEMA = pl.Struct(
+    {
+        "records": pl.List(
+            pl.Struct(
+                {"properties": pl.Struct(
+                    {"prefix": pl.String, "message": pl.String, "errorLevel": pl.String})}
+            )
+        ),
+        "message": pl.String,
+        "data": pl.Struct({"message": pl.Struct({"message": pl.String})}),
+    }
+)
+CONTAINERD = r"^\d{4}-\d{2}-\d{2}T[\d:.]+Z (?:stdout|stderr) [FP] "
+
+
+def is_envelope(head: bytes) -> bool:
+    """PostgreSQL log lines shipped inside JSON: Azure diagnostic records, IBM Cloud syslog."""
+    return b'"PostgreSQLLogs"' in head or (
+        b'"message"' in head and b" stderr F " in head
+    )
+
+
+def unwrap_envelopes(lines: pl.DataFrame, display: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The PostgreSQL log lines inside JSON envelopes, keeping each envelope's line number.
+
+    Azure Database for PostgreSQL: ``{"records": [{"properties": {"message": ...}}]}`` where the
+    message is the whole prefixed line (flexible server) or ``prefix`` + ``errorLevel`` +
+    ``message`` must be put back together (single server). IBM Cloud Databases: a syslog header,
+    then JSON whose ``message`` is a containerd line (``<time> stderr F <log line>``); IBM Cloud
+    Logs exports escape that JSON once more (``\\"``).
+    """
+    raw_json = pl.col("text").str.extract(r"(\{.*\})\s*$", 1)
+    unescaped = pl.when(raw_json.str.starts_with('{\\"')).then(
+        raw_json.str.replace_all('\\"', '"', literal=True)
+    ).otherwise(raw_json)
+    candidates = lines.with_columns(_json=unescaped)
+    try:
+        decoded = candidates.with_columns(_env=pl.col("_json").str.json_decode(ENVELOPE_SCHEMA))
+        bad = pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    except pl.exceptions.PolarsError:
+        ok = [_is_json(t) for t in candidates.get_column("_json")]
+        flagged = candidates.with_columns(_ok=pl.Series(ok, dtype=pl.Boolean))
+        bad = flagged.filter(pl.col("_json").is_not_null() & ~pl.col("_ok")).select(
+            file=pl.lit(display), line="line", format=pl.lit(None, pl.String),
+            reason=pl.lit("invalid JSON envelope"), raw="text",
+        )
+        decoded = flagged.with_columns(
+            _json=pl.when(pl.col("_ok")).then(pl.col("_json"))
+        ).with_columns(_env=pl.col("_json").str.json_decode(ENVELOPE_SCHEMA)).drop("_ok")
+        candidates = candidates.join(bad.select("line"), on="line", how="anti")
+        decoded = decoded.join(bad.select("line"), on="line", how="anti")
+    env = pl.col("_env")
+    records = (
+        decoded.with_columns(_rec=env.struct.field("records"))
+        .explode("_rec")
+        .with_columns(part=pl.int_range(pl.len()).over("line"))
+        .with_columns(
+            part=pl.when(pl.len().over("line") > 1).then(pl.col("part") + 1),
+        )
+    )
+    props = pl.col("_rec").struct.field("properties")
+    azure = pl.when(props.struct.field("prefix").is_not_null()).then(
+        pl.concat_str(
+            props.struct.field("prefix"), props.struct.field("errorLevel"), pl.lit(":  "),
+            props.struct.field("message"),
+        )
+    ).otherwise(props.struct.field("message"))
+    ibm = pl.coalesce(
+        env.struct.field("message"), env.struct.field("data").struct.field("message")
+        .struct.field("message")
+    ).str.replace(CONTAINERD, "")
+    unwrapped = records.select(
+        "line", "part", text=pl.coalesce(azure, ibm, pl.col("text"))
+    )
+    return unwrapped, bad
+
+
+def _is_json(text: str | None) -> bool:
+    if text is None:
+        return True
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
 def read_entries(text: str, display: str, prefix: str | None = None) -> Entries:
     """Entries of a PostgreSQL log in any of the three containers."""
     container = detect_container(text[:65536].encode())
+    if container == "envelope":
+        lines, bad = unwrap_envelopes(split_lines(text), display)
+        framed = framed_entries(lines, display, prefix, container="envelope")
+        framed.quarantine = pl.concat([bad, framed.quarantine])
+        framed.records = framed.entries.height + framed.quarantine.height
+        return framed
     if container == "csvlog":
         return csvlog_entries(text, display)
     if container == "jsonlog":

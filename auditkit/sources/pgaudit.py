@@ -40,6 +40,15 @@ TRUNCATED_RE = (
     rf"(?P<klass>{_FIELD}),(?P<command>{_FIELD}),(?P<object_type>{_FIELD}),"
     rf'(?P<object_name>{_FIELD}),(?P<statement>"(?:[^"]|"")*)$'
 )
+# a record whose statement holds commas but was written unquoted (hand-edited exports): the
+# statement is everything up to a recognisable PARAMETER field at the end
+LENIENT_RE = (
+    r"(?s)^AUDIT: (?P<audit_type>[A-Z]+),(?P<statement_id>\d+),(?P<substatement_id>\d+),"
+    rf"(?P<klass>{_FIELD}),(?P<command>{_FIELD}),(?P<object_type>{_FIELD}),"
+    r"(?P<object_name>" + _FIELD + r"),(?P<statement>.*),"
+    r'(?P<parameter><none>|<not logged>|<previously logged>|"(?:[^"]|"")*")'
+    r"(?:,(?P<rows>-?\d*))?$"
+)
 RECORD_FIELDS = (
     "audit_type", "statement_id", "substatement_id", "klass", "command", "object_type",
     "object_name", "statement", "parameter", "rows",
@@ -79,12 +88,16 @@ def unquote(field: pl.Expr) -> pl.Expr:
 
 def parse_records(message: pl.Expr) -> pl.Expr:
     """Struct of the record's fields (unquoted), with ``truncated`` set for cut records."""
-    strict = message.str.extract_groups(RECORD_RE)
+    exact = message.str.extract_groups(RECORD_RE)
+    lenient = message.str.extract_groups(LENIENT_RE)
     cut = message.str.extract_groups(TRUNCATED_RE)
-    complete = strict.struct.field("audit_type").is_not_null()
+    is_exact = exact.struct.field("audit_type").is_not_null()
+    complete = is_exact | lenient.struct.field("audit_type").is_not_null()
     fields = {}
     for name in RECORD_FIELDS:
-        strict_field = strict.struct.field(name)
+        strict_field = pl.when(is_exact).then(exact.struct.field(name)).otherwise(
+            lenient.struct.field(name)
+        )
         if name in ("parameter", "rows"):
             fields[name] = unquote(strict_field)
         elif name == "statement":
@@ -97,6 +110,7 @@ def parse_records(message: pl.Expr) -> pl.Expr:
                 pl.when(complete).then(strict_field).otherwise(cut.struct.field(name))
             )
     fields["truncated"] = ~complete & cut.struct.field("audit_type").is_not_null()
+    fields["unquoted_statement"] = complete & ~is_exact
     return pl.struct(**fields)
 
 
@@ -140,6 +154,7 @@ def audit_events(entries: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
         severity=pl.col("severity"),
         pid=pl.col("pid"),
         truncated=pl.when(pl.col("truncated")).then(True),
+        unquoted_statement=pl.when(pl.col("unquoted_statement")).then(True),
         unparsed_record=pl.when(~parsed_ok).then(pl.col("message")),
         tz_assumed=pl.when(pl.col("tz_assumed")).then(True),
     ).struct.json_encode()

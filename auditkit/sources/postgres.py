@@ -114,7 +114,11 @@ def session_columns(entries: pl.DataFrame) -> pl.DataFrame:
 
 def base_columns(ctx: FileContext) -> dict[str, pl.Expr]:
     """Columns every PostgreSQL-log event shares, whatever its kind."""
-    line = pl.col("line").cast(pl.String)
+    line = pl.concat_str(
+        pl.col("line").cast(pl.String),
+        pl.lit(".") + pl.col("part").cast(pl.String),
+        ignore_nulls=True,
+    )
     backend = pl.col("backend_type").fill_null("client backend")
     user = pl.col("user")
     return {
