@@ -52,41 +52,56 @@ def abbreviation_map(overrides: dict[str, str] | None = None) -> dict[str, int]:
     return result
 
 
-def local_text_to_utc(
-    text: pl.Expr, tz: str = "UTC", overrides: dict[str, str] | None = None
-) -> tuple[pl.Expr, pl.Expr]:
-    """Expressions (utc_time, tz_assumed) for 'YYYY-MM-DD HH:MM:SS[.fff][ ZONE]' strings.
-
-    ZONE may be an abbreviation, a numeric offset or absent; absent or unknown zones are read
-    in ``tz`` and flagged by the second expression.
-    """
-    parts = text.str.extract_groups(
-        r"^(?P<local>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d+)?) ?(?P<zone>\S*)$"
-    )
-    local = parts.struct.field("local").str.to_datetime(
-        "%Y-%m-%d %H:%M:%S%.f", time_unit="us", strict=False
-    )
-    local = pl.coalesce(
-        local,
-        parts.struct.field("local").str.to_datetime(
-            "%Y-%m-%dT%H:%M:%S%.f", time_unit="us", strict=False
-        ),
-    )
-    zone = parts.struct.field("zone").str.to_uppercase()
-    numeric = zone.str.extract_groups(r"^(?P<sign>[+-])(?P<h>\d{2}):?(?P<m>\d{2})?$")
-    numeric_minutes = (
-        pl.when(numeric.struct.field("sign") == "-").then(-1).otherwise(1)
-        * (
-            numeric.struct.field("h").cast(pl.Int64, strict=False) * 60
-            + numeric.struct.field("m").cast(pl.Int64, strict=False).fill_null(0)
-        )
-    )
+def zone_minutes(zones: list[str | None], overrides: dict[str, str] | None = None) -> dict:
+    """Offset in minutes east of UTC of each distinct zone token (None when unknown)."""
     abbrevs = abbreviation_map(overrides)
-    minutes = pl.coalesce(
-        numeric_minutes,
-        zone.replace_strict(abbrevs, default=None, return_dtype=pl.Int64),
+    result: dict[str, int | None] = {}
+    for zone in zones:
+        if zone is None:
+            continue
+        key = zone.upper()
+        if key in abbrevs:
+            result[zone] = abbrevs[key]
+        elif _OFFSET.match(zone):
+            result[zone] = parse_offset(zone)
+        else:
+            result[zone] = None
+    return result
+
+
+def with_utc_time(
+    frame: pl.DataFrame,
+    text: str = "time_text",
+    tz: str = "UTC",
+    overrides: dict[str, str] | None = None,
+) -> pl.DataFrame:
+    """Add ``time`` (UTC) and ``tz_assumed`` from 'YYYY-MM-DD HH:MM:SS[.fff][ ZONE]' strings.
+
+    ZONE may be an abbreviation, a numeric offset or absent; absent or unknown zones are read in
+    ``tz`` and flagged in ``tz_assumed``. Zones are resolved once per distinct token.
+    """
+    iso_t = r"^(\d{4}-\d{2}-\d{2})T"  # ISO 'T' between date and time, not the T of 'CEST'
+    parts = pl.col(text).str.strip_chars().str.replace(iso_t, "$1 ").str.splitn(" ", 3)
+    frame = frame.with_columns(_parts=parts).with_columns(
+        _local=pl.concat_str(
+            pl.col("_parts").struct.field("field_0"), pl.lit(" "),
+            pl.col("_parts").struct.field("field_1"),
+        ).str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", strict=False),
+        _zone=pl.col("_parts").struct.field("field_2"),
     )
-    known = local.dt.replace_time_zone("UTC") - pl.duration(minutes=minutes)
-    assumed = local.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
-    utc = pl.coalesce(known, assumed.dt.convert_time_zone("UTC")).cast(UTC_TIME)
-    return utc, minutes.is_null() & local.is_not_null()
+    zones = frame.get_column("_zone").unique().to_list()
+    minutes = zone_minutes(zones, overrides)
+    frame = frame.with_columns(
+        _minutes=pl.col("_zone").replace_strict(minutes, default=None, return_dtype=pl.Int64)
+    )
+    local = pl.col("_local")
+    known = local.dt.replace_time_zone("UTC") - pl.duration(minutes=pl.col("_minutes"))
+    if frame.get_column("_minutes").null_count() > frame.get_column("_local").null_count():
+        assumed = local.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+        utc = pl.coalesce(known, assumed.dt.convert_time_zone("UTC"))
+    else:
+        utc = known
+    return frame.with_columns(
+        time=utc.cast(UTC_TIME),
+        tz_assumed=pl.col("_minutes").is_null() & local.is_not_null(),
+    ).drop("_parts", "_local", "_zone", "_minutes")

@@ -158,10 +158,15 @@ def prefix_regex(prefix: str) -> str:
     return "".join(parts)
 
 
+def head_regex(prefix: str) -> str:
+    """Regex for the head of an entry-start line: prefix and severity (not the message)."""
+    compiled = GENERIC_PREFIX_RE if prefix == GENERIC else prefix_regex(prefix)
+    return "^" + compiled + SEVERITY_RE
+
+
 def line_regex(prefix: str) -> str:
     """Regex for a whole entry-start line: prefix, severity, message."""
-    compiled = GENERIC_PREFIX_RE if prefix == GENERIC else prefix_regex(prefix)
-    return "^" + compiled + SEVERITY_RE + "(?P<message>.*)$"
+    return head_regex(prefix) + "(?P<message>.*)$"
 
 
 def choose_prefix(lines: list[str], given: str | None) -> tuple[str, str]:
@@ -252,21 +257,23 @@ def framed_entries(
         lines = lines.with_columns(part=pl.lit(None, pl.Int64))
     preset, chosen = choose_prefix(lines.get_column("text").head(400).to_list(), prefix)
     notes = [] if prefix is not None else [f"log_line_prefix recognised as {preset!r}: {chosen!r}"]
-    start_re = line_regex(chosen)
+    head_re = head_regex(chosen)
     framed = lines.with_columns(
-        is_start=pl.col("text").str.contains(start_re) & ~pl.col("text").str.starts_with("\t"),
+        is_start=pl.col("text").str.contains(head_re) & ~pl.col("text").str.starts_with("\t"),
         is_tab=pl.col("text").str.starts_with("\t"),
         quotes=pl.col("text").str.count_matches('"', literal=True),
     ).with_columns(record=pl.col("is_start").cum_sum())
-    # quote parity of the record up to (excluding) this line: odd = inside a quoted CSV field
+    # quote parity of the record up to (excluding) this line: odd = inside a quoted CSV field.
+    # Running sums minus their value at the record's first line: no per-record windows.
+    before = pl.col("quotes").cum_sum() - pl.col("quotes")
+    audit_start = pl.col("text").str.contains(
+        r"(?:LOG|NOTICE|WARNING|INFO|DEBUG\d?):\s+(?:\d{5}: )?AUDIT: "
+    )
     framed = framed.with_columns(
-        open_quote=((pl.col("quotes").cum_sum().over("record") - pl.col("quotes")) % 2 == 1),
-        is_audit=pl.col("text").str.contains(r"(?:LOG|NOTICE|WARNING|INFO|DEBUG\d?):\s+(?:\d{5}: )?AUDIT: ")
-        .and_(pl.col("is_start"))
-        .cast(pl.Int8)
-        .max()
-        .over("record")
-        .cast(pl.Boolean),
+        _at_start=pl.when(pl.col("is_start")).then(before).forward_fill(),
+        is_audit=pl.when(pl.col("is_start")).then(audit_start).forward_fill().fill_null(False),
+    ).with_columns(
+        open_quote=((before - pl.col("_at_start").fill_null(0)) % 2 == 1),
     ).with_columns(
         is_cont=~pl.col("is_start")
         & (pl.col("record") > 0)
@@ -295,9 +302,16 @@ def framed_entries(
         .agg(more=pl.col("text").str.strip_prefix("\t").str.join("\n"))
     )
     starts = framed.filter(pl.col("is_start")).select("record", "line", "part", "text")
-    fields = starts.select(
-        "record", "line", "part", parsed=pl.col("text").str.extract_groups(start_re)
-    ).unnest("parsed")
+    # capture groups only over the short head: the message is everything after it
+    fields = (
+        starts.with_columns(_head=pl.col("text").str.extract("(" + head_re + ")", 1))
+        .with_columns(
+            message=pl.col("text").str.slice(pl.col("_head").str.len_chars()),
+            parsed=pl.col("_head").str.extract_groups(head_re),
+        )
+        .unnest("parsed")
+        .drop("_head", "text")
+    )
     if continuation.height:
         fields = fields.join(continuation, on="record", how="left").with_columns(
             message=pl.when(pl.col("more").is_not_null())

@@ -114,6 +114,91 @@ def parse_records(message: pl.Expr) -> pl.Expr:
     return pl.struct(**fields)
 
 
+_QQ = "\x01\x01"  # stands for a doubled quote while fields are split (same length as '""')
+
+
+def _split_field(frame: pl.DataFrame, text: str, name: str) -> pl.DataFrame:
+    """Split the CSV field at the start of column ``text`` into ``name``, ``name_rest``,
+    ``name_ok``. Doubled quotes are already encoded as ``_QQ``, so a quoted field ends at the
+    next quote. Each step is materialised: one expression tree would recompute shared parts."""
+    col = pl.col(text)
+    frame = frame.with_columns(
+        _quoted=col.str.starts_with('"'),
+        _inside=col.str.slice(1).str.splitn('"', 2),
+        _plain=col.str.splitn(",", 2),
+    ).with_columns(_after=pl.col("_inside").struct.field("field_1"))
+    quoted = pl.col("_quoted")
+    after = pl.col("_after")
+    return frame.with_columns(
+        pl.when(quoted)
+        .then(pl.col("_inside").struct.field("field_0"))
+        .otherwise(pl.col("_plain").struct.field("field_0"))
+        .alias(name),
+        pl.when(quoted)
+        .then(after.str.strip_prefix(","))
+        .otherwise(pl.col("_plain").struct.field("field_1"))
+        .alias(f"{name}_rest"),
+        # a quoted field must be closed, and followed by a comma or the end
+        (~quoted | (after.is_not_null() & ((after == "") | after.str.starts_with(","))))
+        .fill_null(False)
+        .alias(f"{name}_ok"),
+    ).drop("_quoted", "_inside", "_plain", "_after")
+
+
+def split_records(entries: pl.DataFrame) -> pl.DataFrame:
+    """The record's fields as columns, using literal splits only (the hot path).
+
+    ``ok`` is false where the record needs the regex path: a quoted field among the first
+    seven, an unclosed quote (truncated record), or a statement written unquoted with commas.
+    """
+    head = [f"_f{i}" for i in range(7)]
+    frame = entries.with_columns(
+        _h=pl.col("message").str.strip_prefix("AUDIT: ").str.splitn(",", 8)
+    ).with_columns(
+        *[pl.col("_h").struct.field(f"field_{i}").alias(head[i]) for i in range(7)],
+        _rest=pl.col("_h").struct.field("field_7").str.replace_all('""', _QQ, literal=True),
+    ).drop("_h")
+    frame = _split_field(frame, "_rest", "_stmt")
+    frame = _split_field(frame, "_stmt_rest", "_param")
+    after = pl.col("_param_rest")
+    ok = (
+        pl.col("message").str.starts_with("AUDIT: ")
+        & pl.all_horizontal(pl.col(h).is_not_null() for h in head)
+        & pl.col("_f1").str.contains(r"^\d+$")
+        & pl.col("_f2").str.contains(r"^\d+$")
+        & ~pl.any_horizontal(pl.col(h).str.starts_with('"') for h in head)
+        & pl.col("_rest").is_not_null()
+        & pl.col("_stmt_ok")
+        & (pl.col("_stmt_rest").is_null() | pl.col("_param_ok"))
+        & (after.is_null() | after.str.contains(r"^-?\d*$"))
+    ).fill_null(False)
+    frame = frame.with_columns(
+        *[pl.col(h).replace("", None).alias(n) for h, n in zip(head, RECORD_FIELDS, strict=False)],
+        statement=pl.col("_stmt").str.replace_all(_QQ, '"', literal=True).replace("", None),
+        parameter=pl.col("_param").str.replace_all(_QQ, '"', literal=True).replace("", None),
+        rows=after.replace("", None),
+        truncated=pl.lit(False),
+        unquoted_statement=pl.lit(False),
+        ok=ok,
+    )
+    return frame.drop(c for c in frame.columns if c.startswith(("_f", "_rest", "_stmt", "_param")))
+
+
+def parse_frame(entries: pl.DataFrame) -> pl.DataFrame:
+    """Entries with the record's fields as columns: literal splits first, regexes for the rest."""
+    fast = split_records(entries)
+    done = fast.filter(pl.col("ok"))
+    rest = fast.filter(~pl.col("ok"))
+    if rest.height:
+        slow = rest.select(entries.columns).with_columns(
+            _rec=parse_records(pl.col("message"))
+        ).unnest("_rec")
+        done = pl.concat([done.drop("ok"), slow], how="diagonal_relaxed")
+    else:
+        done = done.drop("ok")
+    return done.sort("line", "part", nulls_last=False)
+
+
 def category(klass: pl.Expr, command: pl.Expr, statement: pl.Expr) -> pl.Expr:
     """Event category of a record (declarative: CLASS_CATEGORY, COMMAND_CATEGORY)."""
     expr = pl.when(
@@ -126,7 +211,7 @@ def category(klass: pl.Expr, command: pl.Expr, statement: pl.Expr) -> pl.Expr:
 
 def audit_events(entries: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
     """Map AUDIT entries to events; records that do not parse keep their entry, flagged."""
-    rec = entries.sort("line").with_columns(_rec=parse_records(pl.col("message"))).unnest("_rec")
+    rec = parse_frame(entries)
     parsed_ok = pl.col("audit_type").is_not_null()
     klass, command, stmt = pl.col("klass"), pl.col("command"), pl.col("statement")
     # rows of one statement (log_relation) are consecutive in their process; number the runs so

@@ -15,7 +15,7 @@ import polars as pl
 
 from auditkit.sources import FileContext, Parsed, Source, register
 from auditkit.sources.pg_log import Entries, detect_container, read_entries
-from auditkit.timezones import local_text_to_utc
+from auditkit.timezones import with_utc_time
 
 # kind, message regex, category (None = from SQL analysis), action, outcome
 MESSAGE_RULES: list[tuple[str, str, str | None, str | None, str]] = [
@@ -58,12 +58,14 @@ def _rule_column(kind: pl.Expr, index: int, default: pl.Expr) -> pl.Expr:
 
 
 def entry_times(entries: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
-    """Add ``time`` (UTC) and ``tz_assumed`` from the entry's logged time."""
-    utc, assumed = local_text_to_utc(pl.col("time_text"), ctx.tz, ctx.tz_abbrevs)
+    """Add ``time`` (UTC) and ``tz_assumed`` from the entry's logged time (or ``%n`` epoch)."""
+    timed = with_utc_time(entries, "time_text", ctx.tz, ctx.tz_abbrevs)
+    if timed.get_column("epoch").null_count() == timed.height:
+        return timed
     from_epoch = (pl.col("epoch").cast(pl.Float64, strict=False) * 1_000_000).cast(
         pl.Int64
     ).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-    return entries.with_columns(time=pl.coalesce(utc, from_epoch), tz_assumed=assumed)
+    return timed.with_columns(time=pl.coalesce("time", from_epoch))
 
 
 def session_columns(entries: pl.DataFrame) -> pl.DataFrame:
