@@ -49,9 +49,9 @@ def _group_facts(grouped: pl.DataFrame) -> pl.DataFrame:
         is_export=(pl.col("is_export").fill_null(False) | (pl.col("category") == "export")).any(),
         write_kind=pl.col("category").sort_by(write_rank, nulls_last=True).first(),
         write_rank=write_rank.min(),
-        read_objs=pl.col("objects_read").flatten().drop_nulls().unique(maintain_order=True),
-        written_objs=pl.col("objects_written").flatten().drop_nulls().unique(maintain_order=True),
-        cols=pl.col("columns").flatten().drop_nulls().unique(maintain_order=True),
+        read_objs=pl.col("objects_read").list.explode(keep_nulls=False, empty_as_null=False).drop_nulls().unique(maintain_order=True),
+        written_objs=pl.col("objects_written").list.explode(keep_nulls=False, empty_as_null=False).drop_nulls().unique(maintain_order=True),
+        cols=pl.col("columns").list.explode(keep_nulls=False, empty_as_null=False).drop_nulls().unique(maintain_order=True),
     )
 
 

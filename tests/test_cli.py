@@ -1,0 +1,91 @@
+"""The command-line contract (docs/cli.md): outputs, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+
+from auditkit.cli import main
+
+LOG = (
+    "2024-05-01 10:00:00.000 UTC [10] alice@shop LOG:  AUDIT: SESSION,1,1,READ,SELECT,TABLE,"
+    "public.customers,\"select name, ssn from customers where id = 1\",<none>\n"
+    "2024-05-01 10:00:01.000 UTC [10] alice@shop ERROR:  permission denied for table cards\n"
+    "2024-05-01 10:00:01.000 UTC [10] alice@shop STATEMENT:  select card_number from "
+    "payments.cards\n"
+    "this line is not a log entry\n"
+)
+
+
+@pytest.fixture
+def log(write_log):
+    return write_log(LOG)
+
+
+def test_formats_lists_one_line_per_format(capsys):
+    assert main(["formats"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("pgaudit ") for line in lines)
+    assert any(line.startswith("postgres ") for line in lines)
+
+
+def test_ingest_json_summary_and_outputs(log, tmp_path, capsys):
+    out = tmp_path / "out" / "events.parquet"
+    assert main(["ingest", str(log), "-o", str(out), "--json"]) == 0
+    summary = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert summary == [{"path": str(log), "format": "pgaudit", "records": 3, "events": 2,
+                        "quarantined": 1}]
+    events = pl.read_parquet(out)
+    assert events.height == 2 and events.schema["time"] == pl.Datetime("us", "UTC")
+    quarantine = pl.read_parquet(tmp_path / "out" / "events.quarantine.parquet")
+    assert quarantine["line"].to_list() == [4]
+
+
+def test_access_csv(log, tmp_path):
+    out = tmp_path / "access.csv"
+    assert main(["access", str(log), "-o", str(out)]) == 0
+    access = pl.read_csv(out)
+    reads = access.filter(pl.col("column") == "ssn").row(0, named=True)
+    assert reads["object"] == "public.customers" and reads["sensitive"] is True
+    denied = access.filter(pl.col("outcome") == "failure").row(0, named=True)
+    assert (denied["object"], denied["column"], denied["access"]) == (
+        "payments.cards", "card_number", "read")
+
+
+def test_parquet_events_can_be_read_back(log, tmp_path):
+    events = tmp_path / "events.parquet"
+    assert main(["ingest", str(log), "-o", str(events)]) == 0
+    out = tmp_path / "access.parquet"
+    assert main(["access", str(events), "-o", str(out)]) == 0
+    assert pl.read_parquet(out).height >= 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ingest", "/nonexistent/x.log"], "/nonexistent/x.log: no such file or folder"),
+        (["ingest", "{notes}"], "format not recognised"),
+        (["ingest", "{log}", "--format", "oracle_xml"], "unknown format"),
+        (["ingest", "{log}", "--tz-abbrev", "IST"], "expected ABBR=+HH:MM"),
+        (["access", "{log}", "-o", "{tmp}/a.txt"], "must end in .parquet or .csv"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, message, log, write_log, tmp_path, capsys):
+    notes = write_log("just some notes\n", "notes.txt")
+    args = [a.format(log=log, notes=notes, tmp=tmp_path) for a in args]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("auditkit: error:") and message in err[0]
+
+
+def test_console_script_is_installed(log):
+    done = subprocess.run(
+        [sys.executable, "-m", "auditkit.cli", "ingest", str(log)],
+        capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "pgaudit, 3 records -> 2 events, 1 quarantined" in done.stdout
