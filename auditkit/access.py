@@ -49,10 +49,16 @@ def _group_facts(grouped: pl.DataFrame) -> pl.DataFrame:
         is_export=(pl.col("is_export").fill_null(False) | (pl.col("category") == "export")).any(),
         write_kind=pl.col("category").sort_by(write_rank, nulls_last=True).first(),
         write_rank=write_rank.min(),
-        read_objs=pl.col("objects_read").list.explode(keep_nulls=False, empty_as_null=False).drop_nulls().unique(maintain_order=True),
-        written_objs=pl.col("objects_written").list.explode(keep_nulls=False, empty_as_null=False).drop_nulls().unique(maintain_order=True),
-        cols=pl.col("columns").list.explode(keep_nulls=False, empty_as_null=False).drop_nulls().unique(maintain_order=True),
+        read_objs=_all_items("objects_read"),
+        written_objs=_all_items("objects_written"),
+        cols=_all_items("columns"),
     )
+
+
+def _all_items(list_column: str) -> pl.Expr:
+    """The distinct items of a list column across a group's rows."""
+    items = pl.col(list_column).list.explode(keep_nulls=False, empty_as_null=False)
+    return items.drop_nulls().unique(maintain_order=True)
 
 
 def _bare(name: pl.Expr) -> pl.Expr:
@@ -100,6 +106,13 @@ def access_table(
         .sort("_rank", maintain_order=True)
         .unique(["_group", "object", "access"], keep="first", maintain_order=True)
     )
+    # an export reads what it exports: within one statement, export subsumes read
+    exported = rows.filter(pl.col("access") == "export").select("_group", "object")
+    rows = pl.concat([
+        rows.filter(pl.col("access") != "read"),
+        rows.filter(pl.col("access") == "read").join(exported, on=["_group", "object"],
+                                                     how="anti", nulls_equal=True),
+    ]).sort("_rank", maintain_order=True)
     # groups with access but no object known (statement not logged, nothing named)
     unnamed = facts.join(rows.select("_group").unique(), on="_group", how="anti").select(
         "_group",

@@ -24,15 +24,49 @@ ANALYSIS_COLUMNS = ("statement_class", "sql_category", "objects_read", "objects_
                     "columns", "fingerprint", "sql_error", "is_export")
 
 
+# Statements that differ only in literal values share their analysis: sqlglot runs once per key.
+# String literals and numbers are replaced; $$-quoted bodies and identifiers are kept.
+LITERAL_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"'(?:[^']|'')*'", "?"),
+    (r"\b\d+(?:\.\d+)?\b", "0"),
+    (r"\s+", " "),
+)
+
+
+def literal_key(statement: pl.Expr) -> pl.Expr:
+    """The statement with literals replaced: the unit SQL analysis runs on."""
+    for pattern, replacement in LITERAL_PATTERNS:
+        statement = statement.str.replace_all(pattern, replacement)
+    return statement.str.strip_chars()
+
+
 def analyze_sql(events: pl.DataFrame) -> pl.DataFrame:
-    """Join SQL analysis onto events: sqlglot runs once per distinct (dialect, statement)."""
+    """Join SQL analysis onto events.
+
+    sqlglot runs once per distinct literal-normalized statement (per dialect), never per event:
+    a million executions of one prepared statement cost one parse.
+    """
     dialect = pl.col("source").replace_strict(SOURCE_DIALECT, default=None)
     events = events.with_columns(_dialect=dialect)
     analyses = []
     for name in events.get_column("_dialect").drop_nulls().unique().sort().to_list():
-        statements = events.filter(pl.col("_dialect") == name).get_column("statement")
-        analysis = sql.analyze_frame(statements.drop_nulls().unique(), dialect=name)
-        analyses.append(analysis.with_columns(_dialect=pl.lit(name)))
+        distinct = (
+            events.filter(pl.col("_dialect") == name)
+            .select("statement")
+            .drop_nulls()
+            .unique()
+            .with_columns(_key=literal_key(pl.col("statement")))
+        )
+        representatives = distinct.unique("_key", keep="first", maintain_order=True)
+        analysis = sql.analyze_frame(representatives.get_column("statement"), dialect=name)
+        by_key = representatives.select("statement", "_key").join(
+            analysis, on="statement", how="inner"
+        ).drop("statement")
+        analyses.append(
+            distinct.join(by_key, on="_key", how="left").drop("_key").with_columns(
+                _dialect=pl.lit(name)
+            )
+        )
     if analyses:
         joined = events.join(
             pl.concat(analyses, how="diagonal_relaxed"),

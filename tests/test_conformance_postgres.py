@@ -110,8 +110,8 @@ def test_semicolon_prefix_given_explicitly():
 
 
 def test_csvlog_issue_111_numeric_zone_and_doubled_quotes():
-    row = _parse("pgaudit", "github_issue_excerpts/pgaudit_issue_111_csvlog_line.csv")[1].events.row(
-        0, named=True)
+    parsed = _parse("pgaudit", "github_issue_excerpts/pgaudit_issue_111_csvlog_line.csv")[1]
+    row = parsed.events.row(0, named=True)
     assert row["statement"] == "select session_user, current_user;"
     assert row["actor"] == "test.user" and row["database"] == "test"
     assert str(row["time"]) == "2020-08-06 03:49:08.494000+00:00"  # +03

@@ -23,7 +23,8 @@ from auditkit.sources.pg_log import choose_prefix, line_regex, prefix_regex
          "LOG:  x", {"remote_host": "10.0.0.123", "remote_port": "52834", "pid": "20175"}),
         ("%t:%r:%u@%d:[%p]:", "2022-06-16 17:58:40 UTC::@:[7770]:LOG:  checkpoint starting: time",
          {"pid": "7770", "user": "", "remote_host": ""}),
-        ("%m; %p; %u; %d; %h; ", "2022-04-05 13:31:38.586 CEST; 2717031; u; db; 10.1.76.24; LOG:  x",
+        ("%m; %p; %u; %d; %h; ",
+         "2022-04-05 13:31:38.586 CEST; 2717031; u; db; 10.1.76.24; LOG:  x",
          {"pid": "2717031", "user": "u", "database": "db", "remote_host": "10.1.76.24"}),
         ("%m [%p]: [%l-1] db=%d,user=%u ", "2024-01-01 00:00:00.000 UTC [9]: [3-1] db=a,user=b "
          "LOG:  x", {"session_line": "3", "database": "a", "user": "b"}),
@@ -61,7 +62,8 @@ STDERR = (
     "2024-05-01 10:00:00.000 UTC [10] alice@shop LOG:  statement: select 'a,\n"
     "\tb' from t\n"
     "2024-05-01 10:00:01.000 UTC [10] alice@shop ERROR:  permission denied for table cards\n"
-    "2024-05-01 10:00:01.000 UTC [11] bob@shop LOG:  connection authorized: user=bob database=shop\n"
+    "2024-05-01 10:00:01.000 UTC [11] bob@shop LOG:  connection authorized: user=bob "
+    "database=shop\n"
     "2024-05-01 10:00:01.000 UTC [10] alice@shop STATEMENT:  select * from cards\n"
     "garbage that is not a log line\n"
 )

@@ -1,9 +1,9 @@
 """PostgreSQL server-log containers: stderr (any ``log_line_prefix``), csvlog and jsonlog.
 
-All three are turned into one *entries* frame (``ENTRY_SCHEMA``): one row per log entry, with the
-auxiliary ``DETAIL``/``HINT``/``CONTEXT``/``STATEMENT``/``QUERY``/``LOCATION`` lines of stderr folded
-into the entry they belong to, exactly as csvlog and jsonlog carry them in columns. The pgaudit
-and postgres sources map entries to events; this module knows nothing about AUDIT records.
+All three are turned into one *entries* frame (``ENTRY_SCHEMA``): one row per log entry, with
+the auxiliary ``DETAIL``/``HINT``/``CONTEXT``/``STATEMENT``/``QUERY``/``LOCATION`` lines of stderr
+folded into the entry they belong to, exactly as csvlog and jsonlog carry them in columns. The
+pgaudit and postgres sources map entries to events; this module knows nothing about AUDIT records.
 
 Record framing in stderr: an entry starts with a line matching the prefix + ``SEVERITY:``; a line
 starting with TAB continues it (the logger's TAB is stripped); for AUDIT entries, a line is also a
@@ -59,7 +59,9 @@ AUX_COLUMN = {
     "STATEMENT": "query", "QUERY": "query", "LOCATION": "location",
 }
 # five characters with at least one digit: every SQLSTATE, never a word such as "AUDIT"
-SQLSTATE = r"(?:\d[0-9A-Z]{4}|[A-Z]\d[0-9A-Z]{3}|[A-Z]{2}\d[0-9A-Z]{2}|[A-Z]{3}\d[0-9A-Z]|[A-Z]{4}\d)"
+SQLSTATE = (
+    r"(?:\d[0-9A-Z]{4}|[A-Z]\d[0-9A-Z]{3}|[A-Z]{2}\d[0-9A-Z]{2}|[A-Z]{3}\d[0-9A-Z]|[A-Z]{4}\d)"
+)
 SEVERITY_RE = "(?P<severity>" + "|".join(MAIN_SEVERITIES + AUX_SEVERITIES) + r"):[ \t]*"
 
 _TIME = (
@@ -427,7 +429,7 @@ def _csvlog_to_entries(raw: pl.DataFrame) -> pl.DataFrame:
 
 
 def _csvlog_slow(text: str, display: str, reason: str | None) -> Entries:
-    """Row-by-row csv parse, only for files the fast reader rejects: finds and quarantines bad rows."""
+    """Row-by-row csv parse, only for files the fast reader rejects: quarantines bad rows."""
     import csv
 
     good: list[list[str]] = []

@@ -80,7 +80,9 @@ def unquote(field: pl.Expr) -> pl.Expr:
     quoted = field.str.starts_with('"') & field.str.ends_with('"') & (field.str.len_chars() >= 2)
     return (
         pl.when(quoted)
-        .then(field.str.slice(1, field.str.len_chars() - 2).str.replace_all('""', '"', literal=True))
+        .then(
+            field.str.slice(1, field.str.len_chars() - 2).str.replace_all('""', '"', literal=True)
+        )
         .otherwise(field)
         .replace("", None)
     )

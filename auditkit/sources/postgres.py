@@ -265,7 +265,9 @@ def correlate_outcomes(events: pl.DataFrame) -> pl.DataFrame:
         .when(pl.col("_is_error") & pl.col("statement").is_null())
         .then(pl.lit("other"))
         .otherwise(pl.col("category")),
-        action=pl.when(pl.col("_is_error") & ~pl.col("_matched") & pl.col("statement").is_not_null())
+        action=pl.when(
+            pl.col("_is_error") & ~pl.col("_matched") & pl.col("statement").is_not_null()
+        )
         .then(pl.lit(None, pl.String))
         .otherwise(pl.col("action")),
     ).sort("_line")
