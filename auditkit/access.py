@@ -73,9 +73,21 @@ def access_table(
     grouped = statement_groups(events)
     facts = _group_facts(grouped)
     # evidence 1: the source's own per-object rows
-    named = grouped.filter(pl.col("object").is_not_null() & (pl.col("source") == "pgaudit"))
-    named_rows = named.select(
-        "_group", "object", access=pl.col("category"), event_id=pl.col("event_id"), _rank=pl.lit(0)
+    # (pgaudit names an object together with its type; enrichment's fallback object has none)
+    named = grouped.filter(
+        pl.col("object").is_not_null()
+        & pl.col("object_type").is_not_null()
+        & (pl.col("source") == "pgaudit")
+    )
+    # in an export (COPY ... TO), what the statement reads leaves the database
+    named_rows = named.join(facts.select("_group", "is_export"), on="_group").select(
+        "_group",
+        "object",
+        access=pl.when(pl.col("is_export") & (pl.col("category") == "read"))
+        .then(pl.lit("export"))
+        .otherwise(pl.col("category")),
+        event_id=pl.col("event_id"),
+        _rank=pl.lit(0),
     )
     # evidence 2: SQL analysis of the statement text
     read_rows = facts.explode("read_objs").filter(pl.col("read_objs").is_not_null()).select(

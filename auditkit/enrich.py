@@ -88,7 +88,8 @@ def enrich(events: pl.DataFrame, classification: Classification | None = None) -
 
     Category and action that a source left null come from SQL analysis (a failed statement the
     audit log never recorded, a ``log_statement`` line); the primary ``object`` falls back to the
-    first object written, then read.
+    first object written, then read (``object_type`` stays what the source said, so the source's
+    own per-object rows remain recognisable).
     """
     classification = classification or load_classification()
     analysed = analyze_sql(events)
@@ -119,18 +120,6 @@ def enrich(events: pl.DataFrame, classification: Classification | None = None) -
         object=pl.coalesce(
             "object", pl.col("objects_written").list.first(), pl.col("objects_read").list.first()
         ),
-        object_type=pl.when(pl.col("object").is_null() & pl.col("object_type").is_null())
-        .then(
-            pl.when(
-                pl.coalesce(
-                    pl.col("objects_written").list.first(), pl.col("objects_read").list.first()
-                ).str.starts_with("role:")
-            )
-            .then(pl.lit("role"))
-            .when(pl.concat_list("objects_read", "objects_written").list.len() > 0)
-            .then(pl.lit("table"))
-        )
-        .otherwise(pl.col("object_type")),
         sensitive=sensitive_columns | touches_sensitive_table,
     )
     order = [*EVENT_SCHEMA, *DERIVED_SCHEMA, "sql_category", "is_export"]
