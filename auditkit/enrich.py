@@ -40,7 +40,25 @@ def literal_key(statement: pl.Expr) -> pl.Expr:
     return statement.str.strip_chars()
 
 
-def analyze_sql(events: pl.DataFrame) -> pl.DataFrame:
+def sensitivity(analysis: pl.DataFrame, classification: Classification) -> pl.Expr:
+    """Whether each analysed statement touches a sensitive column (or a table with declared
+    sensitive columns). Evaluated on the small per-statement table, not per event."""
+    by_column = (
+        pl.col("columns").list.eval(classification.label(pl.element()).is_not_null()).list.any()
+    )
+    objects = classification.sensitive_objects()
+    if not objects:
+        return by_column.fill_null(False)
+    by_table = (
+        pl.concat_list("objects_read", "objects_written")
+        .list.eval(pl.element().is_in(objects))
+        .list.any()
+    )
+    return (by_column | by_table).fill_null(False)
+
+
+def analyze_sql(events: pl.DataFrame, classification: Classification | None = None
+                ) -> pl.DataFrame:
     """Join SQL analysis onto events.
 
     sqlglot runs once per distinct literal-normalized statement (per dialect), never per event:
@@ -59,6 +77,9 @@ def analyze_sql(events: pl.DataFrame) -> pl.DataFrame:
         )
         representatives = distinct.unique("_key", keep="first", maintain_order=True)
         analysis = sql.analyze_frame(representatives.get_column("statement"), dialect=name)
+        analysis = analysis.with_columns(
+            sensitive=sensitivity(analysis, classification or load_classification())
+        )
         by_key = representatives.select("statement", "_key").join(
             analysis, on="statement", how="inner"
         ).drop("statement")
@@ -76,7 +97,7 @@ def analyze_sql(events: pl.DataFrame) -> pl.DataFrame:
         )
     else:
         joined = events
-    for col in ANALYSIS_COLUMNS:
+    for col in (*ANALYSIS_COLUMNS, "sensitive"):
         if col not in joined.columns:
             dtype = DERIVED_SCHEMA.get(col, pl.Boolean() if col == "is_export" else pl.String())
             joined = joined.with_columns(pl.lit(None, dtype).alias(col))
@@ -92,35 +113,18 @@ def enrich(events: pl.DataFrame, classification: Classification | None = None) -
     own per-object rows remain recognisable).
     """
     classification = classification or load_classification()
-    analysed = analyze_sql(events)
+    analysed = analyze_sql(events, classification)
     empty = pl.lit([], pl.List(pl.String))
-    analysed = analysed.with_columns(
+    enriched = analysed.with_columns(
         objects_read=pl.col("objects_read").fill_null(empty),
         objects_written=pl.col("objects_written").fill_null(empty),
         columns=pl.col("columns").fill_null(empty),
-    )
-    sensitive_columns = (
-        pl.col("columns")
-        .list.eval(classification.label(pl.element()).is_not_null())
-        .list.any()
-        .fill_null(False)
-    )
-    sensitive_objects = classification.sensitive_objects()
-    touches_sensitive_table = (
-        pl.concat_list("objects_read", "objects_written")
-        .list.eval(pl.element().is_in(sensitive_objects))
-        .list.any()
-        .fill_null(False)
-        if sensitive_objects
-        else pl.lit(False)
-    )
-    enriched = analysed.with_columns(
         category=pl.coalesce("category", "sql_category", pl.lit("other")),
         action=pl.coalesce("action", "statement_class", pl.lit("UNKNOWN")),
         object=pl.coalesce(
             "object", pl.col("objects_written").list.first(), pl.col("objects_read").list.first()
         ),
-        sensitive=sensitive_columns | touches_sensitive_table,
+        sensitive=pl.col("sensitive").fill_null(False),
     )
     order = [*EVENT_SCHEMA, *DERIVED_SCHEMA, "sql_category", "is_export"]
     return enriched.select(order).with_columns(
