@@ -46,6 +46,12 @@ def _group_facts(grouped: pl.DataFrame) -> pl.DataFrame:
         .first(),
         first_event=pl.col("event_id").first(),
         first_category=pl.col("category").first(),
+        # objects unknowable: statement not logged, or not parsed; else "no object" is an answer
+        objects_unknown=(
+            pl.col("statement").is_null()
+            | pl.col("statement").str.starts_with("<")
+            | pl.col("sql_error").is_not_null()
+        ).any(),
         is_export=(pl.col("is_export").fill_null(False) | (pl.col("category") == "export")).any(),
         write_kind=pl.col("category").sort_by(write_rank, nulls_last=True).first(),
         write_rank=write_rank.min(),
@@ -126,7 +132,9 @@ def access_table(
                                                      how="anti", nulls_equal=True),
     ]).sort("_rank", maintain_order=True)
     # groups with access but no object known (statement not logged, nothing named)
-    unnamed = facts.join(rows.select("_group").unique(), on="_group", how="anti").select(
+    unnamed = facts.join(rows.select("_group").unique(), on="_group", how="anti").filter(
+        pl.col("objects_unknown")
+    ).select(
         "_group",
         object=pl.lit(None, pl.String),
         access=pl.col("first_category"),

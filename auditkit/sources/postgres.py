@@ -253,9 +253,27 @@ def correlate_outcomes(events: pl.DataFrame) -> pl.DataFrame:
         .agg(_fail_error=pl.col("error").first(), _fail_event=pl.col("event_id").first())
         .rename({"_last_key": "_stmt_key"})
     )
-    events = events.join(failures, on="_stmt_key", how="left", coalesce=True)
+    statement_event = (
+        events.filter(pl.col("_is_stmt"))
+        .group_by("_stmt_key")
+        .agg(_outcome_of=pl.col("event_id").first())
+        .rename({"_stmt_key": "_last_key"})
+    )
+    events = events.join(failures, on="_stmt_key", how="left", coalesce=True).join(
+        statement_event, on="_last_key", how="left", coalesce=True
+    )
     is_stmt = pl.col("_is_stmt")
+    # the ERROR that explains a failure says whose outcome it is (extra.outcome_of)
+    explained = pl.concat_str(
+        pl.col("extra").str.strip_suffix("}"),
+        pl.lit(',"outcome_of":"'),
+        pl.col("_outcome_of"),
+        pl.lit('"}'),
+    )
     return events.with_columns(
+        extra=pl.when(pl.col("_matched") & pl.col("_outcome_of").is_not_null())
+        .then(explained)
+        .otherwise(pl.col("extra")),
         outcome=pl.when(is_stmt & pl.col("_fail_error").is_not_null())
         .then(pl.lit("failure"))
         .otherwise(pl.col("outcome")),
