@@ -78,7 +78,13 @@ def session_columns(entries: pl.DataFrame) -> pl.DataFrame:
     pid = pl.col("pid").fill_null("")
     received = msg.str.starts_with("connection received: ")
     authorized = msg.str.contains(r"^(?:replication )?connection authorized: ")
-    starts = received | (authorized & ~received.shift(1).over(pid).fill_null(False))
+    # a session starts at `connection received`, or (log lines lost, or log_connections turned
+    # on mid-session) at an authentication line that does not follow one
+    handshake = received | msg.str.starts_with("connection authenticated: ")
+    starts = received | (
+        (authorized | msg.str.starts_with("connection authenticated: "))
+        & ~handshake.shift(1).over(pid).fill_null(False)
+    )
     entries = entries.with_columns(
         _pid=pid,
         _session_no=starts.cast(pl.Int32).cum_sum().over(pid),
@@ -105,9 +111,10 @@ def session_columns(entries: pl.DataFrame) -> pl.DataFrame:
         "remote_host": "_recv_host",
         "remote_port": "_recv_port",
     }
+    # stderr prints "[unknown]" for %u/%d before authentication; csvlog/jsonlog print nothing
     return entries.with_columns(
         pl.coalesce(
-            pl.col(col).replace("", None),
+            pl.col(col).replace(["", "[unknown]"], None),
             pl.col(src).forward_fill().over(by_session),
         ).alias(col)
         for col, src in fill.items()
