@@ -76,6 +76,19 @@ OUTCOMES = ("success", "failure", "unknown")
 ACCESS_KINDS = ("read", "write", "schema", "permission", "export")
 
 
+def extra_json(**fields: pl.Expr) -> pl.Expr:
+    """The ``extra`` column: JSON of the given fields, null-valued keys left out.
+
+    Keys must be snake_case; a key's own null is removed with its comma, never text inside a
+    string value (there a quote is escaped, so the patterns cannot match).
+    """
+    encoded = pl.struct(**fields).struct.json_encode()
+    return (
+        encoded.str.replace_all(r',"[a-z_]+":null', "")
+        .str.replace(r'^\{"[a-z_]+":null,?', "{")
+    )
+
+
 def empty_events() -> pl.DataFrame:
     """An empty frame with the event schema."""
     return pl.DataFrame(schema=EVENT_SCHEMA)

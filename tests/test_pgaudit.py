@@ -46,7 +46,7 @@ def test_record_fields(write_log, record, expected):
     assert events.height == 1
     row = events.row(0, named=True)
     extra = json.loads(row["extra"])
-    got = (row["action"], row["object"], row["statement"], extra["parameter"], row["rows"],
+    got = (row["action"], row["object"], row["statement"], extra.get("parameter"), row["rows"],
            extra["audit_type"])
     assert got == expected
     assert row["source"] == "pgaudit" and row["outcome"] == "success"

@@ -183,11 +183,13 @@ def read_file(
     data = read_bytes(path)
     name = format or detect_format(data[:HEAD_BYTES], str(path))
     source = get_source(name)
+    digest = hashlib.sha256(data).hexdigest()[:12]
     text = data.decode("utf-8", errors="replace")
+    del data  # the decoded text is all readers need: do not hold the file twice
     ctx = FileContext(
         path=str(path),
         display=display or str(path),
-        digest=hashlib.sha256(data).hexdigest()[:12],
+        digest=digest,
         pg_prefix=pg_prefix,
         tz=tz,
         tz_abbrevs=dict(tz_abbrevs or {}),

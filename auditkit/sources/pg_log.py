@@ -237,9 +237,9 @@ def detect_container(head: bytes) -> str | None:
 
 def split_lines(text: str) -> pl.DataFrame:
     """One row per physical line with its 1-based number."""
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
+    lines = pl.Series("text", [text]).str.split("\n").explode()  # split in Rust, not Python
+    if len(lines) and lines[-1] == "":
+        lines = lines.head(-1)
     return pl.DataFrame({"text": lines}).with_columns(
         line=pl.int_range(1, pl.len() + 1, dtype=pl.Int64),
         text=pl.col("text").str.strip_suffix("\r"),

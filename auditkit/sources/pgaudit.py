@@ -17,6 +17,7 @@ import re
 
 import polars as pl
 
+from auditkit.schema import extra_json
 from auditkit.sources import FileContext, Parsed, Source, register
 from auditkit.sources.pg_log import detect_container
 from auditkit.sources.postgres import (
@@ -232,7 +233,7 @@ def audit_events(entries: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
     stmt_group = pl.lit(ctx.digest + ":") + pl.col("line").first().over(
         "_pid", "_top_run"
     ).cast(pl.String)
-    extra = pl.struct(
+    extra = extra_json(
         stmt_group=pl.when(parsed_ok).then(stmt_group),
         audit_type=pl.col("audit_type"),
         audit_class=klass,
@@ -244,7 +245,7 @@ def audit_events(entries: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
         unquoted_statement=pl.when(pl.col("unquoted_statement")).then(True),
         unparsed_record=pl.when(~parsed_ok).then(pl.col("message")),
         tz_assumed=pl.when(pl.col("tz_assumed")).then(True),
-    ).struct.json_encode()
+    )
     columns = base_columns(ctx) | {
         "source": pl.lit("pgaudit"),
         "category": pl.when(parsed_ok).then(category(klass, command, stmt)).otherwise(

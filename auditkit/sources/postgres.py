@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from auditkit.schema import extra_json
 from auditkit.sources import FileContext, Parsed, Source, register
 from auditkit.sources.pg_log import Entries, detect_container, read_entries
 from auditkit.timezones import with_utc_time
@@ -175,7 +176,7 @@ def plain_events(entries: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
         + session_secs.struct.field("m").cast(pl.Float64) * 60
         + session_secs.struct.field("s").cast(pl.Float64)
     )
-    extra = pl.struct(
+    extra = extra_json(
         severity=pl.col("severity"),
         sqlstate=pl.col("sqlstate"),
         pid=pl.col("pid"),
@@ -186,7 +187,7 @@ def plain_events(entries: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
         session_seconds=pl.when(k == "disconnection").then(seconds),
         duration_ms=msg.str.extract(r"^duration: ([\d.]+) ms", 1).cast(pl.Float64),
         tz_assumed=pl.when(pl.col("tz_assumed")).then(True),
-    ).struct.json_encode()
+    )
     columns = base_columns(ctx) | {
         "source": pl.lit("postgres"),
         "category": pl.when(auth_failure)
@@ -273,7 +274,9 @@ def correlate_outcomes(events: pl.DataFrame) -> pl.DataFrame:
     # the ERROR that explains a failure says whose outcome it is (extra.outcome_of)
     explained = pl.concat_str(
         pl.col("extra").str.strip_suffix("}"),
-        pl.lit(',"outcome_of":"'),
+        pl.when(pl.col("extra") == "{}").then(pl.lit('"outcome_of":"')).otherwise(
+            pl.lit(',"outcome_of":"')
+        ),
         pl.col("_outcome_of"),
         pl.lit('"}'),
     )
