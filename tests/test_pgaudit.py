@@ -34,6 +34,13 @@ RECORDS = [
     ("AUDIT: SESSION,6,1,ROLE,CREATE ROLE,,,CREATE USER u1 password <REDACTED>,<not logged>",
      ("CREATE ROLE", None, "CREATE USER u1 password <REDACTED>", "<not logged>", None,
       "SESSION")),
+    # a bind value that starts with a quote: the field opens with three quotes
+    ('AUDIT: SESSION,8,1,WRITE,INSERT,TABLE,public.c,"insert into c values ($1, $2)",'
+     '"""O\'Neil, """"Pat"""""",x@example.com"',
+     ("INSERT", "public.c", "insert into c values ($1, $2)", '"O\'Neil, ""Pat""",x@example.com',
+      None, "SESSION")),
+    ('AUDIT: SESSION,9,1,READ,SELECT,,,"select \'""quoted""\'",<none>',
+     ("SELECT", None, "select '\"quoted\"'", "<none>", None, "SESSION")),
     ("AUDIT: SESSION,7,1,READ,SELECT,,,select 1,<none>,42",
      ("SELECT", None, "select 1", "<none>", 42, "SESSION")),
 ]

@@ -121,15 +121,21 @@ _QQ = "\x01\x01"  # stands for a doubled quote while fields are split (same leng
 
 
 def _split_field(frame: pl.DataFrame, text: str, name: str) -> pl.DataFrame:
-    """Split the CSV field at the start of column ``text`` into ``name``, ``name_rest``,
-    ``name_ok``. Doubled quotes are already encoded as ``_QQ``, so a quoted field ends at the
-    next quote. Each step is materialised: one expression tree would recompute shared parts."""
+    """Split the CSV field at the start of column ``text`` into ``name`` (doubled quotes still
+    encoded as ``_QQ``), ``name_rest`` and ``name_ok``.
+
+    After the opening quote, doubled quotes are encoded as ``_QQ`` so the field ends at the next
+    quote; the rest is decoded again (its own quotes pair up from its own opening quote). Each
+    step is materialised: one expression tree would recompute shared parts.
+    """
     col = pl.col(text)
     frame = frame.with_columns(
         _quoted=col.str.starts_with('"'),
-        _inside=col.str.slice(1).str.splitn('"', 2),
+        _inside=col.str.slice(1).str.replace_all('""', _QQ, literal=True).str.splitn('"', 2),
         _plain=col.str.splitn(",", 2),
-    ).with_columns(_after=pl.col("_inside").struct.field("field_1"))
+    ).with_columns(
+        _after=pl.col("_inside").struct.field("field_1").str.replace_all(_QQ, '""', literal=True)
+    )
     quoted = pl.col("_quoted")
     after = pl.col("_after")
     return frame.with_columns(
@@ -159,7 +165,7 @@ def split_records(entries: pl.DataFrame) -> pl.DataFrame:
         _h=pl.col("message").str.strip_prefix("AUDIT: ").str.splitn(",", 8)
     ).with_columns(
         *[pl.col("_h").struct.field(f"field_{i}").alias(head[i]) for i in range(7)],
-        _rest=pl.col("_h").struct.field("field_7").str.replace_all('""', _QQ, literal=True),
+        _rest=pl.col("_h").struct.field("field_7"),
     ).drop("_h")
     frame = _split_field(frame, "_rest", "_stmt")
     frame = _split_field(frame, "_stmt_rest", "_param")
