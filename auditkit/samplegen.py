@@ -1859,7 +1859,7 @@ def expected_story() -> dict:
             for e in entries
             if e.message.startswith("AUDIT: ") and e.message.split(",")[3] == "ROLE"
         ],
-        "demo_files": {name: len(es) for name, (_, es) in _demo_files().items()},
+        "demo_files": {name: len(items) for name, items in _demo_files().items()},
         "counts": {
             "entries": len(entries),
             "audit_records": len(audit),
@@ -1920,24 +1920,36 @@ _GZIPPED_DAY = date(2026, 11, 4)
 _FILE_RE = re.compile(r"^postgresql-\d{4}-\d{2}-\d{2}\.(log|log\.gz|csv|json)$")
 
 
-def _demo_files() -> dict[str, tuple[str, list[LogEntry]]]:
-    """File name -> (container, entries) for the demo folder (see :func:`write_sample_logs`)."""
+def _demo_files(reload_race: bool = False) -> dict[str, list[tuple[str, LogEntry]]]:
+    """File name -> [(container the entry is formatted in, entry)] for the demo folder.
+
+    The postmaster writes ``parameter "log_destination" changed`` already in the *new* format
+    and only then signals the logging collector. If the collector reads that line before it
+    handles its own SIGHUP it has no csv/json file open yet and writes the line into the
+    stderr file (``write_syslogger_file`` fallback): ``reload_race=True`` reproduces that
+    (a csvlog line inside a .log file); the default is the other ordering.
+    """
     entries, _ = _build()
     pm = SERVER["postmaster_pid"]
     pm_start = SERVER["postmaster_start"]
-    # (time, destination the message goes to, entry)
-    routed: list[tuple[datetime, str, LogEntry]] = []
+    # (time, file the message lands in, format it is written in, entry)
+    routed: list[tuple[datetime, str, str, LogEntry]] = []
     pm_line = {"stderr": 6, "csvlog": 0, "jsonlog": 0}
     for t, old, new in _DEST_SWITCHES:
-        for dest, msg, dt in (
-            (old, "received SIGHUP, reloading configuration files", _us(0)),
-            (new, f'parameter "log_destination" changed to "{new}"', _us(612)),
+        for fmt, into, msg, dt in (
+            (old, old, "received SIGHUP, reloading configuration files", _us(0)),
+            (
+                new,
+                "stderr" if reload_race else new,
+                f'parameter "log_destination" changed to "{new}"',
+                _us(612),
+            ),
         ):
-            pm_line[dest] += 1
+            pm_line[fmt] += 1
             routed.append(
-                (t + dt, dest, LogEntry(
+                (t + dt, into, fmt, LogEntry(
                     time=t + dt, pid=pm, session_id=session_id_for(pm_start, pm),
-                    session_line_num=pm_line[dest], session_start=pm_start, message=msg,
+                    session_line_num=pm_line[fmt], session_start=pm_start, message=msg,
                     backend_type="postmaster",
                 ))
             )  # fmt: skip
@@ -1955,25 +1967,26 @@ def _demo_files() -> dict[str, tuple[str, list[LogEntry]]]:
         dest = destination(e.time)
         if e.remote_host is not None and session_dest.setdefault(e.pid, dest) != dest:
             raise AssertionError(f"session of pid {e.pid} spans a log_destination change")
-        if e.remote_host is None:  # long-lived server processes: per-destination counters
+        if e.remote_host is None and dest != "stderr":
+            # csvlog.c / jsonlog.c count their own lines per process, from 1
             key = (e.pid, dest)
-            if dest != "stderr":
-                aux_counter[key] = aux_counter.get(key, 0) + 1
-                e.session_line_num = aux_counter[key]
-        routed.append((e.time, dest, e))
-    routed.sort(key=lambda r: (r[0], r[2].pid, r[2].session_line_num))
-    files: dict[str, tuple[str, list[LogEntry]]] = {}
-    for t, dest, e in routed:
-        name = f"postgresql-{t.date().isoformat()}{CONTAINERS[dest]}"
-        if dest == "stderr" and t.date() == _GZIPPED_DAY:
+            aux_counter[key] = aux_counter.get(key, 0) + 1
+            e.session_line_num = aux_counter[key]
+        routed.append((e.time, dest, dest, e))
+    routed.sort(key=lambda r: (r[0], r[3].pid, r[3].session_line_num))
+    files: dict[str, list[tuple[str, LogEntry]]] = {}
+    for t, into, fmt, e in routed:
+        name = f"postgresql-{t.date().isoformat()}{CONTAINERS[into]}"
+        if into == "stderr" and t.date() == _GZIPPED_DAY:
             name += ".gz"
-        files.setdefault(name, (dest, []))[1].append(e)
+        files.setdefault(name, []).append((fmt, e))
     return {name: files[name] for name in sorted(files)}
 
 
-def write_sample_logs(outdir: str | Path) -> dict[str, int]:
+def write_sample_logs(outdir: str | Path, *, reload_race: bool = False) -> dict[str, int]:
     """Write the demo folder: ``outdir/postgresql/*`` (the week, split by day and container as
     the operator's server wrote it) and ``outdir/README.md``. Returns entries per file.
+    ``reload_race``: see :func:`_demo_files` (puts one csvlog line into a stderr file).
 
     Previously generated ``postgresql-YYYY-MM-DD.*`` files in ``outdir/postgresql`` are removed
     first so that no event can appear twice.
@@ -1984,16 +1997,13 @@ def write_sample_logs(outdir: str | Path) -> dict[str, int]:
     for old in sorted(logdir.iterdir()):
         if old.is_file() and _FILE_RE.match(old.name):
             old.unlink()
-    counters: dict[int, int] = {}  # %l continues across the daily stderr files
+    stderr = _StderrRenderer(DEFAULT_PREFIX, None, {})  # %l continues across the days
+    renderers = {"stderr": stderr, "csvlog": _CsvRenderer(None), "jsonlog": _JsonRenderer(None)}
     counts: dict[str, int] = {}
-    for name, (container, entries) in _demo_files().items():
-        if container == "stderr":
-            text = render_stderr(entries, line_counters=counters)
-        else:
-            text = render(entries, container)
-        _write(logdir / name, text)
-        counts[name] = len(entries)
-    (outdir / "README.md").write_bytes(_readme(counts).encode("utf-8"))
+    for name, items in _demo_files(reload_race).items():
+        _write(logdir / name, "".join(renderers[fmt].entry(e) for fmt, e in items))
+        counts[name] = len(items)
+    (outdir / "README.md").write_bytes(_readme(counts, reload_race).encode("utf-8"))
     return counts
 
 
@@ -2026,7 +2036,7 @@ def _fmt(t: datetime) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S.") + f"{t.microsecond // 1000:03d} UTC"
 
 
-def _readme(counts: dict[str, int]) -> str:
+def _readme(counts: dict[str, int], reload_race: bool = False) -> str:
     st = expected_story()
     fl, nr, fa, tp, cg = (
         st["failed_logins"], st["night_reader"], st["failed_after_audit"],
@@ -2035,6 +2045,7 @@ def _readme(counts: dict[str, int]) -> str:
     files = "\n".join(f"| `postgresql/{n}` | {counts[n]} |" for n in sorted(counts))
     settings = "\n".join(f"    {k} = '{v}'" for k, v in SERVER["settings"].items())
     people = "\n".join("| " + " | ".join(row) + " |" for row in _README_PEOPLE)
+    race_note = " This folder was written with `reload_race=True`." if reload_race else ""
     objects = "\n".join(
         f"| {p} | {', '.join(o['read']) or '-'} | {', '.join(o['write']) or '-'} "
         f"| {', '.join(o['ddl']) or '-'} |"
@@ -2067,11 +2078,15 @@ Tables: `shop`: `public.customers(id, name, email, phone, ssn, created_at)`,
 ## Files
 
 The operator logged to stderr until a reload at {_fmt(_DEST_SWITCHES[0][0])} switched
-`log_destination` to `csvlog`, and to `jsonlog` at {_fmt(_DEST_SWITCHES[1][0])}. The reload
-message goes to the old destination, the `parameter "log_destination" changed` message to the
-new one, hence the one-line `postgresql-2026-11-05.log` and `postgresql-2026-11-07.csv`. The
-logging collector also creates empty `.log` files for 11-06..11-08; they are left out. The
-11-04 file is gzipped. Every entry is in exactly one file.
+`log_destination` to `csvlog`, and to `jsonlog` at {_fmt(_DEST_SWITCHES[1][0])}. Each reload
+leaves two postmaster lines: `received SIGHUP, reloading configuration files` in the old
+destination and `parameter "log_destination" changed to ...` in the new one, hence the one-line
+`postgresql-2026-11-05.log` and `postgresql-2026-11-07.csv`. (PostgreSQL can also put the
+second line, already in the new format, into the stderr file when the logging collector reads
+it before handling its own SIGHUP; `write_sample_logs(..., reload_race=True)` writes that
+variant.) csv/json line numbers of the postmaster and checkpointer restart at 1 with each new
+destination. The collector also creates empty `.log` files for the later days; they are left
+out. The 11-04 file is gzipped. Every entry is in exactly one file.{race_note}
 
 | file | entries |
 |---|---|

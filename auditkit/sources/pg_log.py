@@ -236,13 +236,16 @@ def detect_container(head: bytes) -> str | None:
 
 
 def split_lines(text: str) -> pl.DataFrame:
-    """One row per physical line with its 1-based number."""
-    lines = pl.Series("text", [text]).str.split("\n").explode()  # split in Rust, not Python
-    if len(lines) and lines[-1] == "":
-        lines = lines.head(-1)
+    """One row per physical line with its 1-based number (CRLF line ends tolerated)."""
+    pieces = text.split("\n")  # measured: faster than str.split + explode on one huge string
+    if pieces and pieces[-1] == "":
+        pieces.pop()
+    lines = pl.Series("text", pieces, dtype=pl.String)
+    del pieces
+    if "\r" in text:  # a scan of the text is far cheaper than rewriting every line
+        lines = lines.str.strip_suffix("\r")
     return pl.DataFrame({"text": lines}).with_columns(
-        line=pl.int_range(1, pl.len() + 1, dtype=pl.Int64),
-        text=pl.col("text").str.strip_suffix("\r"),
+        line=pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
     )
 
 
@@ -284,8 +287,8 @@ def framed_entries(
         & pl.when(pl.col("is_audit")).then(pl.col("open_quote")).otherwise(pl.col("is_tab"))
     )
     # blank lines outside a record carry nothing: not a record, not quarantined
-    orphan = framed.filter(
-        ~pl.col("is_start") & ~pl.col("is_cont") & (pl.col("text").str.strip_chars() != "")
+    orphan = framed.filter(~pl.col("is_start") & ~pl.col("is_cont")).filter(
+        pl.col("text").str.strip_chars() != ""
     )
     quarantine = orphan.select(
         file=pl.lit(display),
@@ -306,12 +309,11 @@ def framed_entries(
     starts = framed.filter(pl.col("is_start")).select("record", "line", "part", "text")
     # capture groups only over the short head: the message is everything after it
     fields = (
-        starts.with_columns(_head=pl.col("text").str.extract("(" + head_re + ")", 1))
-        .with_columns(
-            message=pl.col("text").str.slice(pl.col("_head").str.len_chars()),
-            parsed=pl.col("_head").str.extract_groups(head_re),
+        starts.with_columns(
+            parsed=pl.col("text").str.extract_groups("^(?P<_head>" + head_re[1:] + ")")
         )
         .unnest("parsed")
+        .with_columns(message=pl.col("text").str.slice(pl.col("_head").str.len_chars()))
         .drop("_head", "text")
     )
     if continuation.height:
