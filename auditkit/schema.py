@@ -68,6 +68,33 @@ ACCESS_SCHEMA: dict[str, pl.DataType] = {
     "event_id": pl.String(),
 }
 
+# How objects are named across sources (and by SQL analysis): relations schema-qualified and bare
+# (`public.customers`), functions `function:schema.name` (no argument list), roles `role:name`,
+# anything else `<kind>:<name>` (`schema:payments`, `extension:pgaudit`).
+RELATION_KINDS = frozenset(
+    {"TABLE", "VIEW", "MATERIALIZED VIEW", "INDEX", "SEQUENCE", "FOREIGN TABLE", "TOAST TABLE",
+     "COMPOSITE TYPE", "PARTITIONED TABLE", "PARTITIONED INDEX"}
+)
+FUNCTION_KINDS = frozenset({"FUNCTION", "PROCEDURE", "ROUTINE", "AGGREGATE"})
+ROLE_KINDS = frozenset({"ROLE", "USER", "GROUP"})
+
+
+def object_name(kind: pl.Expr, name: pl.Expr) -> pl.Expr:
+    """The object naming convention above, as an expression over a kind and a raw name."""
+    kind = kind.str.to_uppercase()
+    return (
+        pl.when(name.is_null() | kind.is_null() | (kind == "") | (kind == "UNKNOWN"))
+        .then(name)
+        .when(kind.is_in(sorted(RELATION_KINDS)))
+        .then(name)
+        .when(kind.is_in(sorted(FUNCTION_KINDS)))
+        .then(pl.lit("function:") + name.str.replace(r"\(.*\)$", ""))
+        .when(kind.is_in(sorted(ROLE_KINDS)))
+        .then(pl.lit("role:") + name)
+        .otherwise(kind.str.to_lowercase().str.replace_all(" ", "_") + pl.lit(":") + name)
+    )
+
+
 CATEGORIES = (
     "read", "write", "schema", "permission", "export", "approval", "auth",
     "config", "provisioning", "network", "backup", "audit_config", "other",

@@ -51,6 +51,8 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
 
+from auditkit.schema import FUNCTION_KINDS, RELATION_KINDS
+
 _SQLGLOT_LOGGER = logging.getLogger("sqlglot")
 if _SQLGLOT_LOGGER.level == logging.NOTSET:
     # sqlglot warns once per statement it can only parse as an opaque Command; on an audit log
@@ -203,10 +205,9 @@ _SETTING_CLASSES = frozenset({"SET", "RESET", "ALTER SYSTEM", "ALTER ROLE", "ALT
 _SETTING_NAME = re.compile(r"\b(?:SET|RESET)\s+(?:SESSION\s+|LOCAL\s+)?(\"[^\"]+\"|[\w.]+)", re.I)
 _SET_CONFIG_AUDIT = re.compile(r"\bset_config\s*\(\s*'\s*(?:pgaudit\.|log_)", re.I)
 
-_RELATION_KINDS = frozenset(
-    {"TABLE", "VIEW", "MATERIALIZED VIEW", "INDEX", "SEQUENCE", "FOREIGN TABLE"}
-)
-_FUNCTION_KINDS = frozenset({"FUNCTION", "PROCEDURE", "ROUTINE", "AGGREGATE"})
+# one naming convention with the sources (auditkit.schema.object_name)
+_RELATION_KINDS = RELATION_KINDS
+_FUNCTION_KINDS = FUNCTION_KINDS
 
 # --------------------------------------------------------------------------------------------
 # Lexing helpers (regex): comments, strings, identifiers
@@ -427,8 +428,11 @@ _STATEMENTS = (
 
 
 def _is_relation(table: exp.Table) -> bool:
-    """A named table/view reference, not a table function such as ``generate_series(...)``."""
-    return isinstance(table.this, exp.Identifier) and not isinstance(table.parent, exp.JoinHint)
+    """A named table/view reference, not a table function such as ``generate_series(...)``, nor
+    the alias a locking clause names (``FOR KEY SHARE OF x``)."""
+    return isinstance(table.this, exp.Identifier) and not isinstance(
+        table.parent, (exp.JoinHint, exp.Lock)
+    )
 
 
 def _is_cte_reference(table: exp.Table) -> bool:
@@ -531,8 +535,19 @@ def _read_root(node: exp.Expr) -> exp.Expr | None:
     if isinstance(node, (exp.Query, exp.Values, exp.Copy, *_DML)):
         return node
     if isinstance(node, exp.Create) and isinstance(node.expression, exp.Query):
+        # CREATE VIEW only stores the query: no data is read (CREATE TABLE AS and
+        # CREATE MATERIALIZED VIEW run it)
+        if _kind(node) == "VIEW" and not _is_materialized(node):
+            return None
         return node.expression
     return None
+
+
+def _is_materialized(node: exp.Create) -> bool:
+    properties = node.args.get("properties")
+    return bool(properties) and any(
+        isinstance(p, exp.MaterializedProperty) for p in properties.expressions
+    )
 
 
 def _tree_objects(node: exp.Expr, nodes: list[exp.Expr], schema: str) -> tuple[set[str], set[str]]:

@@ -92,6 +92,24 @@ CASES = {
                 "public.t2", "TABLE", sub=2),
         {("alice", "public.t2", "schema", "success"),
          ("alice", "public.orders", "read", "success")}),
+    "CREATE VIEW reads no data": (
+        audit(1, "DDL", "CREATE VIEW", "create view v as select * from customers c join orders o "
+              "on o.customer_id = c.id", "public.v", "VIEW"),
+        {("alice", "public.v", "schema", "success")}),
+    "CREATE SCHEMA: one name for pgaudit and SQL analysis": (
+        audit(1, "DDL", "CREATE SCHEMA", "create schema payments", "payments", "SCHEMA"),
+        {("alice", "schema:payments", "schema", "success")}),
+    "CREATE FUNCTION: pgaudit's signature dropped": (
+        audit(1, "DDL", "CREATE FUNCTION", "create function public.mask_card(t text) returns "
+              "text language sql as $$ select right(t, 4) $$", "public.mask_card(pg_catalog.text)",
+              "FUNCTION"),
+        {("alice", "function:public.mask_card", "schema", "success")}),
+    "foreign-key check: the lock clause's alias is not a table": (
+        audit(1, "WRITE", "INSERT", "insert into orders values (1, 2)", "public.orders", "TABLE")
+        + audit(1, "READ", "SELECT", 'SELECT 1 FROM ONLY "public"."customers" x WHERE "id" '
+                "OPERATOR(pg_catalog.=) $1 FOR KEY SHARE OF x", sub=2),
+        {("alice", "public.orders", "write", "success"),
+         ("alice", "public.customers", "read", "success")}),
     "multi-statement string: one record per statement": (
         audit(1, "WRITE", "INSERT", "insert into t values (1)", "public.t", "TABLE")
         + audit(2, "WRITE", "UPDATE", "update u set a = 2", "public.u", "TABLE"),

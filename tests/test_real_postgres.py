@@ -29,9 +29,9 @@ pytestmark = pytest.mark.slow
 CONTAINERS = ("stderr", "csvlog", "jsonlog")
 PRESET = {"default": "debian", "rds": "rds", "log_rows": "debian"}
 
-# Steps where auditkit's answer differs from the server's (read in the raw logs): each is a
-# strict xfail in test_known_parser_bugs and left out of test_access_matches_the_workload.
-KNOWN_BUGS = {
+# Steps whose answer auditkit once got wrong (found by these tests in the raw logs, now fixed):
+# kept as named regressions in test_formerly_misread_steps.
+FIXED_BUGS = {
     "dba-create-schema": "pgaudit names the schema of CREATE SCHEMA bare ('payments', object_type "
     "SCHEMA); the access table keeps that name beside the SQL analysis' 'schema:payments', so "
     "one schema is reported twice under two names (pgaudit SCHEMA objects need the 'schema:' "
@@ -46,7 +46,7 @@ KNOWN_BUGS = {
     "ONLY \"public\".\"customers\" x WHERE ... FOR KEY SHARE OF x', is analysed with the lock "
     "clause's alias 'x' taken for a table: an invented read of 'public.x'",
 }
-ERROR_POSITION_BUG = (
+ERROR_POSITION_FIXED = (
     "stderr keeps the ' at character 25' that PostgreSQL appends to an ERROR with a cursor "
     "position ('permission denied for schema payments at character 25'); csvlog and jsonlog "
     "carry the position in a separate field, so the 'error' column differs between containers"
@@ -119,18 +119,15 @@ def test_each_file_is_read_whole(run: Run, container: str):
 
 
 def test_access_matches_the_workload(run: Run, container: str):
-    """Every access found, none invented, outcomes right (steps with known bugs aside)."""
-    problems = realpg.access_mismatches(run.records, run.events(container),
-                                        skip=frozenset(KNOWN_BUGS))
+    """Every access found, none invented, outcomes right."""
+    problems = realpg.access_mismatches(run.records, run.events(container), skip=frozenset())
     assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("run", ["default"], indirect=True)
-@pytest.mark.parametrize("step", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason))
-    for name, reason in KNOWN_BUGS.items()
-])
-def test_known_parser_bugs(run: Run, step: str):
+@pytest.mark.parametrize("step", sorted(FIXED_BUGS))
+def test_formerly_misread_steps(run: Run, step: str):
+    """Each of these steps once came out wrong (see FIXED_BUGS for what and why)."""
     (record,) = [r for r in run.records if r.step.name == step]
     found = {c: realpg.access_by_step(run.events(c)).get(step, set()) for c in CONTAINERS}
     assert found == {c: record.expected() for c in CONTAINERS}
@@ -230,8 +227,8 @@ def test_containers_give_the_same_events(run: Run, other: str):
 
 
 @pytest.mark.parametrize("run", ["default"], indirect=True)
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=ERROR_POSITION_BUG)
 def test_containers_give_the_same_error_text(run: Run):
+    """Regression: ERROR_POSITION_FIXED."""
     stderr = _comparable(run.events("stderr"), run.variant, keep_position=True)
     assert stderr == _comparable(run.events("csvlog"), run.variant, keep_position=True)
 
@@ -241,7 +238,7 @@ def test_a_framing_that_drops_tab_continued_lines_is_caught(run: Run, monkeypatc
     """The comparison has teeth: lose the stderr lines that start with TAB, and it fails."""
     from auditkit.sources import pg_log
 
-    skip = frozenset(KNOWN_BUGS)
+    skip: frozenset[str] = frozenset()
     assert realpg.all_mismatches(run.records, run.events("stderr"), skip) == []  # parsed whole
     real_split = pg_log.split_lines
     monkeypatch.setattr(

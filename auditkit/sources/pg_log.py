@@ -322,6 +322,12 @@ def framed_entries(
             .then(pl.col("message") + "\n" + pl.col("more"))
             .otherwise(pl.col("message"))
         )
+    # the server log appends " at character N" where csvlog/jsonlog have a cursor column
+    fields = fields.with_columns(
+        message=pl.when(pl.col("severity").is_in(("ERROR", "WARNING", "FATAL", "PANIC")))
+        .then(pl.col("message").str.replace(r" at character \d+$", ""))
+        .otherwise(pl.col("message"))
+    )
     entries = _fold_aux_lines(fields)
     return Entries(
         entries=entries,

@@ -17,7 +17,7 @@ import re
 
 import polars as pl
 
-from auditkit.schema import extra_json
+from auditkit.schema import extra_json, object_name
 from auditkit.sources import FileContext, Parsed, Source, register
 from auditkit.sources.pg_log import detect_container
 from auditkit.sources.postgres import (
@@ -260,7 +260,8 @@ def audit_events(entries: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
         "action": pl.when(parsed_ok).then(command).otherwise(pl.lit("AUDIT")),
         "outcome": pl.when(parsed_ok).then(pl.lit("success")).otherwise(pl.lit("unknown")),
         "error": pl.lit(None, pl.String),
-        "object": pl.col("object_name"),
+        # the naming convention of auditkit.schema (schema:payments, function:public.f)
+        "object": object_name(pl.col("object_type"), pl.col("object_name")),
         "object_type": pl.col("object_type").str.to_lowercase(),
         "statement": stmt,
         "statement_id": pl.concat_str(pl.col("statement_id"), pl.lit("."),
