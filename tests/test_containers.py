@@ -41,3 +41,15 @@ def test_same_events_as_stderr(parsed, container):
 def test_nothing_is_quarantined_and_every_record_is_an_event(parsed):
     for result in parsed.values():
         assert result.events.height == result.records
+
+
+def test_grouping_by_process_changes_nothing(monkeypatch, tmp_path):
+    """Mapping entries in groups of processes (to bound memory) gives the same events."""
+    from auditkit.sources import postgres
+
+    path = write_scenario(tmp_path / "week.log", "stderr")
+    whole = read_file(path)[1].events
+    monkeypatch.setattr(postgres, "ENTRIES_PER_GROUP", 50)
+    grouped = read_file(path)[1].events
+    assert grouped.equals(whole)
+

@@ -19,12 +19,12 @@ import polars as pl
 
 from auditkit.schema import extra_json, object_name
 from auditkit.sources import FileContext, Parsed, Source, register
-from auditkit.sources.pg_log import detect_container
+from auditkit.sources.pg_log import detect_container, read_entries
 from auditkit.sources.postgres import (
     base_columns,
     correlate_outcomes,
+    events_by_process,
     plain_events,
-    prepare_entries,
     to_parsed,
 )
 
@@ -283,15 +283,18 @@ AUDIT_MESSAGE = r"^(?:[0-9A-Z]{5}: )?AUDIT: "
 
 def read(text: str, ctx: FileContext) -> Parsed:
     """Read a PostgreSQL log holding pgaudit records (and the server's own entries)."""
-    framed = prepare_entries(text, ctx)
-    is_audit = pl.col("message").str.contains(AUDIT_MESSAGE)
-    entries = framed.entries.with_columns(message=pl.col("message").str.replace(r"^\d{5}: ", ""))
-    audit = audit_events(entries.filter(is_audit), ctx)
-    plain = plain_events(entries.filter(~is_audit), ctx).with_columns(
-        _stmt_text=pl.col("statement")
-    )
-    events = pl.concat([audit, plain], how="diagonal_relaxed")
-    return to_parsed(framed, correlate_outcomes(events), ctx)
+    framed = read_entries(text, ctx.display, ctx.pg_prefix)
+
+    def to_events(entries: pl.DataFrame) -> pl.DataFrame:
+        is_audit = pl.col("message").str.contains(AUDIT_MESSAGE)
+        entries = entries.with_columns(message=pl.col("message").str.replace(r"^\d{5}: ", ""))
+        audit = audit_events(entries.filter(is_audit), ctx)
+        plain = plain_events(entries.filter(~is_audit), ctx).with_columns(
+            _stmt_text=pl.col("statement")
+        )
+        return correlate_outcomes(pl.concat([audit, plain], how="diagonal_relaxed"))
+
+    return to_parsed(framed, events_by_process(framed, ctx, to_events), ctx)
 
 
 _AUDIT_HEAD = re.compile(rb"AUDIT: (?:SESSION|OBJECT),\d+,\d+,")

@@ -11,6 +11,8 @@ process whose ``STATEMENT`` is that statement marks it ``failure`` (``correlate_
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 from auditkit.schema import extra_json
@@ -146,6 +148,7 @@ def base_columns(ctx: FileContext) -> dict[str, pl.Expr]:
         "session_id": pl.col("session_id"),
         "event_id": pl.lit(ctx.digest + ":") + line,
         "raw_ref": pl.lit(ctx.display + ":") + line,
+        "_sub": pl.col("part"),
     }
 
 
@@ -232,7 +235,7 @@ def correlate_outcomes(events: pl.DataFrame) -> pl.DataFrame:
     that belong to no logged statement but carry the statement text become failed attempts whose
     category comes from SQL analysis; the others stay ``other``.
     """
-    events = events.sort("_line")
+    events = events.sort("_line", "_sub", nulls_last=False)
     pid = pl.col("_pid")
     last_key = pl.when(pl.col("_is_stmt")).then(pl.col("_stmt_key")).forward_fill().over(pid)
     last_text = pl.when(pl.col("_is_stmt")).then(pl.col("_stmt_text")).forward_fill().over(pid)
@@ -298,18 +301,46 @@ def correlate_outcomes(events: pl.DataFrame) -> pl.DataFrame:
         )
         .then(pl.lit(None, pl.String))
         .otherwise(pl.col("action")),
-    ).sort("_line")
+    ).sort("_line", "_sub", nulls_last=False)
 
 
-def prepare_entries(text: str, ctx: FileContext) -> Entries:
-    """Entries of any container, with UTC times and session columns filled."""
-    framed = read_entries(text, ctx.display, ctx.pg_prefix)
-    entries = session_columns(entry_times(framed.entries, ctx))
-    unparsed_time = entries.filter(pl.col("time").is_null())
-    if unparsed_time.height:
-        framed.notes.append(f"{unparsed_time.height} entries with an unreadable time")
-    framed.entries = entries
-    return framed
+# Entries are mapped to events in groups of whole processes: every cross-entry rule (sessions,
+# outcomes, statement groups, aux lines) looks only within one process, so groups of processes
+# give the same events as the whole file while bounding the memory of intermediate columns.
+ENTRIES_PER_GROUP = 100_000
+
+
+def events_by_process(
+    framed: Entries,
+    ctx: FileContext,
+    to_events: Callable[[pl.DataFrame], pl.DataFrame],
+) -> pl.DataFrame:
+    """Events of a file's entries, mapped by ``to_events`` in groups of whole processes.
+
+    ``to_events`` receives entries with UTC times and session columns filled, and returns events
+    carrying ``_line``/``_sub``; the result is in file order.
+    """
+    entries, framed.entries = framed.entries, None
+    groups_wanted = max(1, entries.height // ENTRIES_PER_GROUP)
+    if groups_wanted == 1:
+        groups = [entries]
+    else:
+        process = pl.col("pid").fill_null("").hash(seed=20261126) % groups_wanted
+        groups = entries.with_columns(_group=process).partition_by(
+            "_group", include_key=False, maintain_order=True
+        )
+    del entries
+    mapped: list[pl.DataFrame] = []
+    unreadable_times = 0
+    while groups:
+        group = session_columns(entry_times(groups.pop(0), ctx))
+        unreadable_times += group.get_column("time").null_count()
+        mapped.append(to_events(group))
+        del group
+    if unreadable_times:
+        framed.notes.append(f"{unreadable_times} entries with an unreadable time")
+    events = pl.concat(mapped, how="diagonal_relaxed") if len(mapped) > 1 else mapped[0]
+    return events.sort("_line", "_sub", nulls_last=False, maintain_order=True)
 
 
 def to_parsed(framed: Entries, events: pl.DataFrame, ctx: FileContext) -> Parsed:
@@ -322,9 +353,13 @@ def to_parsed(framed: Entries, events: pl.DataFrame, ctx: FileContext) -> Parsed
 
 def read(text: str, ctx: FileContext) -> Parsed:
     """Read a PostgreSQL server log (stderr with any prefix, csvlog or jsonlog)."""
-    framed = prepare_entries(text, ctx)
-    events = plain_events(framed.entries, ctx).with_columns(_stmt_text=pl.col("statement"))
-    return to_parsed(framed, correlate_outcomes(events), ctx)
+    framed = read_entries(text, ctx.display, ctx.pg_prefix)
+
+    def to_events(entries: pl.DataFrame) -> pl.DataFrame:
+        events = plain_events(entries, ctx).with_columns(_stmt_text=pl.col("statement"))
+        return correlate_outcomes(events)
+
+    return to_parsed(framed, events_by_process(framed, ctx, to_events), ctx)
 
 
 def detect(head: bytes) -> bool:
