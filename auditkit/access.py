@@ -3,8 +3,9 @@
 One row per logical statement × object (× column where the statement names columns), from two
 kinds of evidence that must agree on one answer:
 
-- the source's own per-object rows (pgaudit with ``log_relation``: one AUDIT row per relation,
-  its class giving the access kind, its name resolved by the server), and
+- the source's own per-object rows (any event whose source set ``object`` and ``object_type``:
+  pgaudit with ``log_relation`` gives one AUDIT row per relation, its class giving the access
+  kind, its name resolved by the server), and
 - SQL analysis of the statement text (objects read and written, columns).
 
 A logical statement is the source's statement group (pgaudit: all rows and substatements of one
@@ -79,12 +80,9 @@ def access_table(
     grouped = statement_groups(events)
     facts = _group_facts(grouped)
     # evidence 1: the source's own per-object rows
-    # (pgaudit names an object together with its type; enrichment's fallback object has none)
-    named = grouped.filter(
-        pl.col("object").is_not_null()
-        & pl.col("object_type").is_not_null()
-        & (pl.col("source") == "pgaudit")
-    )
+    # (a source names an object together with its type: pgaudit log_relation rows, MariaDB
+    # TABLE events; enrichment's fallback object has no type)
+    named = grouped.filter(pl.col("object").is_not_null() & pl.col("object_type").is_not_null())
     # in an export (COPY ... TO), what the statement reads leaves the database
     named_rows = named.join(facts.select("_group", "is_export"), on="_group").select(
         "_group",
