@@ -334,10 +334,18 @@ def _with_event_context(access: pl.DataFrame, events: pl.DataFrame) -> pl.DataFr
 
 
 def object_accesses(access: pl.DataFrame, events: pl.DataFrame, obj: str) -> pl.DataFrame:
-    """Every access to ``obj``, oldest first, with rows, address and application."""
-    rows = access.filter(pl.col("object") == obj)
-    columns = ("time", "who", "actor", "access", "column", "outcome", "rows", "src_ip")
-    context = ("client_app", "source", "event_id")
+    """Every access to ``obj``, oldest first: one row per statement and kind of access, with
+    the columns it named, rows, address and application."""
+    rows = (
+        access.filter(pl.col("object") == obj)
+        .group_by("event_id", "access", maintain_order=True)
+        .agg(
+            pl.col("time", "person", "actor", "source", "outcome", "sensitive").first(),
+            pl.col("column").drop_nulls().unique().sort().str.join(", ").alias("columns"),
+        )
+    )
+    columns = ("time", "who", "actor", "access", "columns", "sensitive", "outcome", "rows")
+    context = ("src_ip", "client_app", "source", "event_id")
     return _with_event_context(with_who(rows), events).select(*columns, *context).sort("time")
 
 
