@@ -181,3 +181,10 @@ def test_unknown_content_names_the_file(write_log):
     path = write_log("hello world\n", "notes.log")
     with pytest.raises(UnknownFormatError, match="notes.log"):
         read([path])
+
+
+def test_a_wrong_prefix_is_called_out(write_log):
+    path = write_log("2024-05-01 10:00:00 UTC [1] LOG:  a\n2024-05-01 10:00:01 UTC [1] LOG:  b\n")
+    parsed = read_file(path, pg_prefix="%m|%p|")[1]
+    assert parsed.events.height == 0 and parsed.quarantine.height == 2
+    assert any("check --pg-prefix" in note for note in parsed.notes)

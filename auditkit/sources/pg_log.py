@@ -329,6 +329,11 @@ def framed_entries(
         .otherwise(pl.col("message"))
     )
     entries = _fold_aux_lines(fields)
+    if quarantine.height > entries.height:
+        notes.append(
+            f"{quarantine.height} of {quarantine.height + entries.height} records do not match "
+            f"log_line_prefix {chosen!r}: check --pg-prefix (SHOW log_line_prefix on the server)"
+        )
     return Entries(
         entries=entries,
         quarantine=quarantine,
