@@ -113,6 +113,18 @@ def cmd_formats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _unreadable(result) -> int:
+    """Exit status after the outputs are written: 2 when a file in a folder could not be read."""
+    from auditkit.sources import UNREADABLE
+
+    bad = result.files.filter(result.files["format"] == UNREADABLE)
+    if bad.height:
+        print(f"auditkit: error: {bad.height} file(s) could not be read, first {bad['path'][0]} "
+              "(see the quarantine)", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     result = _load(args)
     if args.output:
@@ -122,7 +134,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                                       ".quarantine" + output.suffix)
         _write_frame(result.quarantine, quarantine)
     _print_summary(result, args.json)
-    return 0
+    return _unreadable(result)
 
 
 def cmd_access(args: argparse.Namespace) -> int:
@@ -135,7 +147,7 @@ def cmd_access(args: argparse.Namespace) -> int:
         print(f"{access.height} access rows -> {args.output}", file=sys.stderr)
     else:
         print(access.write_csv(), end="")
-    return 0
+    return _unreadable(result)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

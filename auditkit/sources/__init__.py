@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,7 @@ from auditkit.schema import (
 )
 
 HEAD_BYTES = 64 * 1024
+UNREADABLE = "unreadable"  # the format of a file found in a folder that could not be read
 FILE_SUMMARY_SCHEMA: dict[str, pl.DataType] = {
     "path": pl.String(),
     "format": pl.String(),
@@ -152,7 +154,7 @@ def read_bytes(path: Path) -> bytes:
     if data[:2] == b"\x1f\x8b":
         try:
             return gzip.decompress(data)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise InputError(str(path), f"corrupt gzip data ({exc})") from None
     return data
 
@@ -179,12 +181,19 @@ def read_file(
     tz_abbrevs: dict[str, str] | None = None,
     display: str | None = None,
 ) -> tuple[str, Parsed]:
-    """Read one file: returns the format used and the reader's answer."""
+    """Read one file: returns the format used and the reader's answer.
+
+    An empty (or whitespace-only) file has format ``empty`` and no records.
+    """
     data = read_bytes(path)
+    if data.startswith(UTF8_BOM):
+        data = data[len(UTF8_BOM):]
+    if not data.strip():
+        return "empty", Parsed(events=empty_events(), records=0, notes=["empty file"])
     name = format or detect_format(data[:HEAD_BYTES], str(path))
     source = get_source(name)
     digest = hashlib.sha256(data).hexdigest()[:12]
-    text = data.decode("utf-8", errors="replace")
+    text, decode_note = _decode(data)
     del data  # the decoded text is all readers need: do not hold the file twice
     ctx = FileContext(
         path=str(path),
@@ -203,7 +212,25 @@ def read_file(
         raise InputError(str(path), f"cannot be read as {name}: {first}") from exc
     parsed.events = conform(parsed.events)
     parsed.quarantine = conform(parsed.quarantine, QUARANTINE_SCHEMA)
+    if decode_note:
+        parsed.notes.append(decode_note)
     return name, parsed
+
+
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _decode(data: bytes) -> tuple[str, str | None]:
+    """UTF-8 text, and a note when invalid bytes had to be replaced (never silently)."""
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        text = data.decode("utf-8", errors="replace")
+        line = data.count(b"\n", 0, exc.start) + 1
+        return text, (
+            f"invalid UTF-8 replaced by U+FFFD (first at line {line}, byte {exc.start}); "
+            "the log is probably in the server's locale encoding"
+        )
 
 
 def read(
@@ -222,6 +249,7 @@ def read(
     if isinstance(paths, str | Path):
         paths = [paths]
     files = iter_files(paths)
+    named = {Path(p) for p in paths if Path(p).is_file()}  # given by name, not found in a folder
     if format is not None:
         get_source(format)
     event_frames: list[pl.DataFrame] = []
@@ -238,9 +266,24 @@ def read(
             events = conform(pl.read_parquet(path))
             name, parsed = "parquet", Parsed(events=events, records=events.height)
         else:
-            name, parsed = read_file(
-                path, format=format, pg_prefix=pg_prefix, tz=tz, tz_abbrevs=tz_abbrevs
-            )
+            try:
+                name, parsed = read_file(
+                    path, format=format, pg_prefix=pg_prefix, tz=tz, tz_abbrevs=tz_abbrevs
+                )
+            except InputError as exc:
+                if path in named:
+                    raise
+                # a file met while walking a folder: report it, keep reading the others
+                name, parsed = UNREADABLE, Parsed(
+                    events=empty_events(),
+                    records=1,
+                    quarantine=pl.DataFrame(
+                        [{"file": str(path), "line": None, "format": None,
+                          "reason": f"whole file: {exc.reason}", "raw": None}],
+                        schema=QUARANTINE_SCHEMA,
+                    ),
+                    notes=[f"not read: {exc.reason} (counted as one quarantined record)"],
+                )
         event_frames.append(parsed.events)
         quarantine_frames.append(parsed.quarantine.with_columns(format=pl.lit(name)))
         notes.extend(f"{path}: {note}" for note in parsed.notes)
