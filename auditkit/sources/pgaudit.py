@@ -196,15 +196,12 @@ def split_records(entries: pl.DataFrame) -> pl.DataFrame:
 def parse_frame(entries: pl.DataFrame) -> pl.DataFrame:
     """Entries with the record's fields as columns: literal splits first, regexes for the rest."""
     fast = split_records(entries)
-    done = fast.filter(pl.col("ok"))
-    rest = fast.filter(~pl.col("ok"))
-    if rest.height:
-        slow = rest.select(entries.columns).with_columns(
-            _rec=parse_records(pl.col("message"))
-        ).unnest("_rec")
-        done = pl.concat([done.drop("ok"), slow], how="diagonal_relaxed")
-    else:
-        done = done.drop("ok")
+    if fast.get_column("ok").all():
+        return fast.drop("ok")  # the usual case: entries keep their order, nothing to merge
+    slow = fast.filter(~pl.col("ok")).select(entries.columns).with_columns(
+        _rec=parse_records(pl.col("message"))
+    ).unnest("_rec")
+    done = pl.concat([fast.filter(pl.col("ok")).drop("ok"), slow], how="diagonal_relaxed")
     return done.sort("line", "part", nulls_last=False)
 
 
