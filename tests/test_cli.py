@@ -89,3 +89,21 @@ def test_console_script_is_installed(log):
     )
     assert done.returncode == 0, done.stderr
     assert "pgaudit, 3 records -> 2 events, 1 quarantined" in done.stdout
+
+
+def test_run_executes_a_notebook_with_parameters(tmp_path, capsys):
+    from tests.conftest import REPO
+
+    params = tmp_path / "params.yml"
+    params.write_text(f"logs: {REPO / 'sample_logs'}\n")
+    out = tmp_path / "overview.ipynb"
+    args = ["run", str(REPO / "notebooks" / "overview.ipynb"), "-f", str(params),
+            "-p", "tz", "UTC", "-p", "output_dir", str(tmp_path), "-o", str(out)]
+    assert main(args) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    assert "2,698 events" in out.read_text()
+
+
+def test_run_reports_a_missing_notebook_in_one_line(tmp_path, capsys):
+    assert main(["run", "no_such.ipynb", "-o", str(tmp_path / "x.ipynb")]) == 2
+    assert "no_such.ipynb" in capsys.readouterr().err
