@@ -158,7 +158,8 @@ def _with_columns_named(rows: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame
     """Expand each (group, object) row into one row per column the statement names on it.
 
     Columns sqlglot could not tie to a table (``?.col``) go to the group's first object read,
-    else its first object.
+    else its first object. Columns meet their table by bare, case-folded name, as the evidence
+    is merged (the server's ``payments.Cards`` is sqlglot's ``public.cards``).
     """
     first_object = (
         rows.filter(pl.col("object").is_not_null())
@@ -180,16 +181,12 @@ def _with_columns_named(rows: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame
             .otherwise(pl.col("cols").str.replace(r"\.[^.]+$", "")),
             column=pl.col("cols").str.extract(r"([^.]+)$", 1),
         )
-        .select("_group", "_table", "column")
+        .select("_group", _table=_bare(pl.col("_table")), column="column")
         .unique(maintain_order=True)
     )
-    with_cols = rows.join(
-        cols, left_on=["_group", "object"], right_on=["_group", "_table"], how="inner"
-    )
+    rows = rows.with_columns(_table=_bare(pl.col("object")))
+    with_cols = rows.join(cols, on=["_group", "_table"], how="inner")
     without = rows.join(
-        cols.select("_group", "_table").unique(),
-        left_on=["_group", "object"],
-        right_on=["_group", "_table"],
-        how="anti",
+        cols.select("_group", "_table").unique(), on=["_group", "_table"], how="anti"
     ).with_columns(column=pl.lit(None, pl.String))
-    return pl.concat([with_cols, without], how="diagonal_relaxed")
+    return pl.concat([with_cols, without], how="diagonal_relaxed").drop("_table")

@@ -57,41 +57,44 @@ def sensitivity(analysis: pl.DataFrame, classification: Classification) -> pl.Ex
     return (by_column | by_table).fill_null(False)
 
 
+# The schema unqualified names belong to: PostgreSQL's default search_path, MySQL's current
+# database (MySQL databases are schemas: `shop.orders`, as the server's own table events say).
+DIALECT_DEFAULT_SCHEMA: dict[str, str | None] = {"postgres": "public", "mysql": None}
+
+
 def analyze_sql(events: pl.DataFrame, classification: Classification | None = None
                 ) -> pl.DataFrame:
     """Join SQL analysis onto events.
 
-    sqlglot runs once per distinct literal-normalized statement (per dialect), never per event:
-    a million executions of one prepared statement cost one parse.
+    sqlglot runs once per distinct literal-normalized statement (per dialect and default
+    schema), never per event: a million executions of one prepared statement cost one parse.
     """
+    classification = classification or load_classification()
     dialect = pl.col("source").replace_strict(SOURCE_DIALECT, default=None)
-    events = events.with_columns(_dialect=dialect)
+    events = events.with_columns(_dialect=dialect).with_columns(
+        _schema=pl.col("_dialect").replace_strict(
+            DIALECT_DEFAULT_SCHEMA, default="public", return_dtype=pl.String
+        ).fill_null(pl.col("database").fill_null("?"))
+    )
+    units = events.filter(pl.col("_dialect").is_not_null()).select(
+        "_dialect", "_schema", "statement"
+    ).drop_nulls().unique()
     analyses = []
-    for name in events.get_column("_dialect").drop_nulls().unique().sort().to_list():
-        distinct = (
-            events.filter(pl.col("_dialect") == name)
-            .select("statement")
-            .drop_nulls()
-            .unique()
-            .with_columns(_key=literal_key(pl.col("statement")))
-        )
+    for (name, schema), distinct in units.group_by("_dialect", "_schema"):
+        distinct = distinct.with_columns(_key=literal_key(pl.col("statement")))
         representatives = distinct.unique("_key", keep="first", maintain_order=True)
-        analysis = sql.analyze_frame(representatives.get_column("statement"), dialect=name)
-        analysis = analysis.with_columns(
-            sensitive=sensitivity(analysis, classification or load_classification())
+        analysis = sql.analyze_frame(
+            representatives.get_column("statement"), dialect=name, default_schema=schema
         )
+        analysis = analysis.with_columns(sensitive=sensitivity(analysis, classification))
         by_key = representatives.select("statement", "_key").join(
             analysis, on="statement", how="inner"
         ).drop("statement")
-        analyses.append(
-            distinct.join(by_key, on="_key", how="left").drop("_key").with_columns(
-                _dialect=pl.lit(name)
-            )
-        )
+        analyses.append(distinct.join(by_key, on="_key", how="left").drop("_key"))
     if analyses:
         joined = events.join(
             pl.concat(analyses, how="diagonal_relaxed"),
-            on=["_dialect", "statement"],
+            on=["_dialect", "_schema", "statement"],
             how="left",
             nulls_equal=False,
         )
@@ -101,7 +104,7 @@ def analyze_sql(events: pl.DataFrame, classification: Classification | None = No
         if col not in joined.columns:
             dtype = DERIVED_SCHEMA.get(col, pl.Boolean() if col == "is_export" else pl.String())
             joined = joined.with_columns(pl.lit(None, dtype).alias(col))
-    return joined.drop("_dialect")
+    return joined.drop("_dialect", "_schema")
 
 
 def enrich(events: pl.DataFrame, classification: Classification | None = None) -> pl.DataFrame:

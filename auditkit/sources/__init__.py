@@ -309,5 +309,6 @@ def read(
     )
 
 
+from auditkit.sources import mariadb as _mariadb  # noqa: E402,F401
 from auditkit.sources import pgaudit as _pgaudit  # noqa: E402,F401
 from auditkit.sources import postgres as _postgres  # noqa: E402,F401
