@@ -84,10 +84,11 @@ def access_table(
     # TABLE events; enrichment's fallback object has no type)
     named = grouped.filter(pl.col("object").is_not_null() & pl.col("object_type").is_not_null())
     # in an export (COPY ... TO), what the statement reads leaves the database
-    named_rows = named.join(facts.select("_group", "is_export"), on="_group").select(
+    group_exports = facts.select("_group", _group_export="is_export")
+    named_rows = named.join(group_exports, on="_group").select(
         "_group",
         "object",
-        access=pl.when(pl.col("is_export") & (pl.col("category") == "read"))
+        access=pl.when(pl.col("_group_export") & (pl.col("category") == "read"))
         .then(pl.lit("export"))
         .otherwise(pl.col("category")),
         event_id=pl.col("event_id"),

@@ -390,6 +390,9 @@ def _settings(stripped: str) -> list[str]:
     return [_unquote(name) for name in _SETTING_NAME.findall(stripped)]
 
 
+_INTO_FILE = re.compile(r"\bINTO\s+(?:OUTFILE|DUMPFILE)\b", re.I)
+
+
 def _category(cls: str, stripped: str, text: str, node: exp.Expr | None, writes: bool) -> str:
     """The event category of one statement of class ``cls`` (``writes``: it writes objects,
     as ``SELECT ... INTO`` and data-modifying CTEs do)."""
@@ -401,6 +404,8 @@ def _category(cls: str, stripped: str, text: str, node: exp.Expr | None, writes:
     if cls == "SELECT":
         if _SET_CONFIG_AUDIT.search(text):
             return "audit_config"
+        if _INTO_FILE.search(stripped):  # MySQL: rows leave the database into a server file
+            return "export"
         return "write" if writes else category
     if cls.endswith(" EXTENSION") and re.search(r"\bpgaudit\b", stripped, re.I):
         return "audit_config"
@@ -773,6 +778,7 @@ _GRANT_ON = re.compile(
     rf"({_NAME}(?:\s*\([^()]*\))?(?:\s*,\s*{_NAME}(?:\s*\([^()]*\))?)*)\s+(?:TO|FROM)\b",
     re.I,
 )
+_GRANT_ON_MYSQL_SCOPE = re.compile(r"\bON\s+(\*|`[^`]+`|\w+)\.\*\s+(?:TO|FROM)\b", re.I)
 _GRANT_ROLE = re.compile(
     rf"^\s*(?:GRANT|REVOKE)\s+(?:(?:ADMIN|INHERIT|SET)\s+OPTION\s+FOR\s+)?({_NAMES})\s+(?:TO|FROM)\b",
     re.I,
@@ -867,6 +873,10 @@ def _regex_objects(cls: str, stripped: str, text: str, schema: str) -> tuple[set
 
 def _regex_grant_objects(stripped: str, schema: str) -> set[str]:
     """Objects a GRANT/REVOKE changes access to: ``ON`` objects, else granted roles."""
+    mysql_scope = _GRANT_ON_MYSQL_SCOPE.search(stripped)
+    if mysql_scope:  # MySQL global (*.*) or database-wide (db.*) privileges
+        database = mysql_scope.group(1)
+        return {"global:*" if database == "*" else f"database:{_unquote(database)}"}
     match = _GRANT_ON.search(stripped)
     if match is None:
         role = _GRANT_ROLE.search(stripped)
