@@ -70,7 +70,11 @@ def analyze_sql(events: pl.DataFrame, classification: Classification | None = No
     schema), never per event: a million executions of one prepared statement cost one parse.
     """
     classification = classification or load_classification()
-    dialect = pl.col("source").replace_strict(SOURCE_DIALECT, default=None)
+    dialect = (
+        pl.when((pl.col("source") == "gcp_audit") & (pl.col("layer") == "workflow"))
+        .then(pl.lit("mysql"))  # Cloud SQL for MySQL audit entries; GCP API events hold JSON
+        .otherwise(pl.col("source").replace_strict(SOURCE_DIALECT, default=None))
+    )
     events = events.with_columns(_dialect=dialect).with_columns(
         _schema=pl.col("_dialect").replace_strict(
             DIALECT_DEFAULT_SCHEMA, default="public", return_dtype=pl.String

@@ -490,6 +490,19 @@ def access_summary(
 # --------------------------------------------------------------------------- run and render
 
 
+def _local_kernel_manager() -> type:
+    """A kernel manager talking to the kernel over local IPC sockets rather than loopback TCP:
+    nothing listens on the network, and the kernel has no reason to warn about it."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LocalKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            kwargs.setdefault("transport", "ipc")
+            super().__init__(**kwargs)
+
+    return LocalKernelManager
+
+
 def run_notebook(
     notebook: Path,
     output: Path,
@@ -519,6 +532,7 @@ def run_notebook(
             parameters=parameters,
             kernel_name=kernel,
             progress_bar=False,
+            kernel_manager_class=_local_kernel_manager(),
         )
     except PapermillExecutionError as exc:
         first_line = next((s for s in exc.source.splitlines() if s.strip()), "").strip()

@@ -33,6 +33,8 @@ EXPECTED = {
         "pgaudit", 4, 4, 0, 4),
     ("pgaudit", "ibm_uc_rds_postgres_pgaudit_verbose_lines_extracted.log"): (
         "pgaudit", 1, 1, 0, 1),
+    # a Cloud SQL PgAuditEntry in a Cloud Audit Log entry: the gcp_audit source, pgaudit events
+    ("pgaudit", "gcp_cloudsql_pgaudit_data_access_entry.json"): ("gcp_audit", 1, 1, 0, 1),
     ("postgres", "beats_postgresql-11-connection-disconnection.csv.log"): (
         "postgres", 20, 20, 0, 0),
     ("postgres", "beats_postgresql-11-multi-line.csv.log"): ("postgres", 1, 1, 0, 0),
@@ -41,10 +43,8 @@ EXPECTED = {
     ("postgres", "integrations_test-postgresql-aws.log"): ("postgres", 3, 3, 0, 0),
     ("postgres", "integrations_test-postgresql-timezones.log"): ("postgres", 9, 9, 0, 0),
 }
-# Cloud SQL entries arrive as Cloud Audit Log JSON (and a Logstash rubydebug dump of them):
-# they belong to the gcp_audit source, not to the PostgreSQL log containers.
+# A Logstash rubydebug dump of Cloud SQL entries: not a log format anyone stores; unsupported.
 NOT_POSTGRES_LOGS = {
-    ("pgaudit", "gcp_cloudsql_pgaudit_data_access_entry.json"),
     ("postgres", "gcp_cloudsql_postgres_logs_rubydebug.txt"),
 }
 
