@@ -309,6 +309,7 @@ def read(
     )
 
 
+from auditkit.sources import cloudtrail as _cloudtrail  # noqa: E402,F401
 from auditkit.sources import gcp_audit as _gcp_audit  # noqa: E402,F401
 from auditkit.sources import mariadb as _mariadb  # noqa: E402,F401
 from auditkit.sources import mysql_enterprise as _mysql_enterprise  # noqa: E402,F401

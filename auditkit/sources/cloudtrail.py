@@ -1,0 +1,579 @@
+"""cloudtrail: AWS CloudTrail records (control plane, ``layer=infrastructure``).
+
+Every shape a CloudTrail record reaches users in is read, the record itself mapped once:
+
+- S3 trail files ``{"Records":[...]}`` (gzip opened by the registry), pretty-printed or not;
+- NDJSON (CloudTrail Lake / CloudWatch / SIEM exports; ``raw_ref`` is ``file:line``);
+- a JSON array of records, or a single bare record;
+- ``aws cloudtrail lookup-events`` output ``{"Events":[{"CloudTrailEvent":"<json string>"}]}``;
+- EventBridge envelopes ``{"detail-type":"AWS API Call via CloudTrail","detail":{...}}``
+  (one document, an array or NDJSON of them).
+
+``raw_ref`` is ``file:N`` with N the 1-based record index in the file's list (or 1 for a single
+record), or the line for NDJSON. A CloudTrail *digest* file (``digestStartTime``, ``logFiles``:
+integrity hashes of log files) is recognised and yields 0 records with a note, never events.
+Records that are not JSON objects, are not valid JSON, lack ``eventName`` (e.g. Insights events)
+or a time are quarantined with the reason; ``Parsed.records`` = events + quarantined. When a
+shipper removed ``eventTime`` (Logstash), ``@timestamp`` is used and ``extra.time_from`` says so.
+
+Nested payloads (``requestParameters``, ``responseElements``, ...) are kept as JSON strings,
+never inferred as structs; ``statement`` is the compact JSON of ``requestParameters``.
+Category: ``CATEGORY_RULES`` by eventName, then the catalogue (``cloud_actions_aws.yml``) for
+database-relevant actions, which also sets ``extra.risk``/``extra.risks``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+
+import polars as pl
+
+from auditkit.errors import InputError
+from auditkit.schema import QUARANTINE_SCHEMA, empty_events, extra_json
+from auditkit.sources import FileContext, Parsed, Source, register
+from auditkit.sources.catalogue import apply_catalogue, load_catalogue
+
+S = pl.String()
+# the envelope fields we map; nested payloads are typed String so they stay JSON text
+IDENTITY = pl.Struct(
+    {
+        "type": S, "principalId": S, "arn": S, "accountId": S, "accessKeyId": S,
+        "userName": S, "invokedBy": S, "credentialId": S, "identityProvider": S,
+        "sessionContext": pl.Struct(
+            {
+                "sessionIssuer": pl.Struct({"type": S, "arn": S, "userName": S}),
+                "attributes": pl.Struct({"mfaAuthenticated": S, "creationDate": S}),
+                "sourceIdentity": S,
+            }
+        ),
+        "onBehalfOf": pl.Struct({"userId": S, "identityStoreArn": S}),
+    }
+)
+ENVELOPE: dict[str, pl.DataType] = {
+    "eventVersion": S, "eventTime": S, "@timestamp": S, "eventSource": S, "eventName": S,
+    "awsRegion": S, "sourceIPAddress": S, "userAgent": S, "errorCode": S, "errorMessage": S,
+    "requestParameters": S, "responseElements": S, "additionalEventData": S,
+    "serviceEventDetails": S, "requestID": S, "eventID": S, "eventType": S, "readOnly": S,
+    "managementEvent": S, "eventCategory": S, "recipientAccountId": S, "sharedEventID": S,
+    "vpcEndpointId": S, "userIdentity": IDENTITY,
+}
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%#z"  # Z or an offset, 0-9 fraction digits
+LAKE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S%.f"  # CloudTrail Lake query results: UTC, no zone
+DIGEST_NOTE = "CloudTrail digest file (integrity hashes of log files), not events: 0 records"
+SIGNATURE_KEYS = (b'"eventVersion"', b'"eventSource"', b'"eventName"')
+DIGEST_KEYS = (b'"digestStartTime"', b'"digestS3Object"')
+FOREIGN_KEYS = (b'"protoPayload"', b'"operationName"', b'"insertId"')
+
+# userIdentity.type -> actor_type (design.md vocabulary); the raw type is kept in extra
+ACTOR_TYPES = {
+    "IAMUser": "iam_user",
+    "Root": "iam_user",
+    "IdentityCenterUser": "iam_user",
+    "SAMLUser": "iam_user",
+    "AssumedRole": "assumed_role",
+    "FederatedUser": "assumed_role",
+    "WebIdentityUser": "service_account",
+    "AWSService": "system",
+    "AWSAccount": "unknown",
+    "Unknown": "unknown",
+}
+# (eventName regex, eventSource or None, category): first match wins; catalogue overrides
+CATEGORY_RULES: list[tuple[str, str | None, str]] = [
+    (r"^(ConsoleLogin|CheckMfa|UserAuthentication|CredentialVerification|PasswordUpdated"
+     r"|Federate|ExternalIdPDirectoryLogin|GetSessionToken|GetFederationToken"
+     r"|AssumeRole\w*)$", None, "auth"),
+    (r"^(Describe|List|Get|Head|Lookup|Download|BatchGet|Search|Lookup)", None, "other"),
+    (r"^(Create|Delete|Put|Update|Attach|Detach|Add|Remove|Tag|Untag)", "iam.amazonaws.com",
+     "permission"),
+    (r"^(CreateGrant|RevokeGrant|RetireGrant|PutKeyPolicy)$", "kms.amazonaws.com", "permission"),
+    (r"^(Authorize|Revoke)\w*(Ingress|Egress)|SecurityGroup|NetworkAcl|SubnetGroup"
+     r"|VpcEndpoint", None, "network"),
+    (r"^(Start|Stop|Create|Delete|Update|Put)\w*(Logging|Trail|Selectors|ActivityStream)$",
+     None, "audit_config"),
+    (r"Snapshot|Backup|^Restore|ExportTask|RecoveryPoint", None, "backup"),
+    (r"^(Create|Delete|Restore|Promote)", "rds.amazonaws.com", "provisioning"),
+    (r"^(Modify|Reboot|Start|Stop|Failover|Reset|Apply|Add|Remove|Switchover)",
+     "rds.amazonaws.com", "config"),
+    (r"^(Create|Delete|Run|Terminate)", None, "provisioning"),
+    (r"^(Modify|Update|Put|Set|Enable|Disable|Schedule|Start|Stop|Reboot|Attach|Detach)",
+     None, "config"),
+]
+# parameter groups changing audit/log settings: the change is to auditing itself
+AUDIT_PARAMETERS = r'"parameterName":"(pgaudit\.|server_audit|log_|audit_trail|rds\.log_)'
+# (requestParameters key, object_type, eventSource or None): first present wins for ``object``
+OBJECT_KEYS: list[tuple[str, str, str | None]] = [
+    ("exportTaskIdentifier", "export_task", None),
+    ("dBSnapshotIdentifier", "snapshot", None),
+    ("dBClusterSnapshotIdentifier", "snapshot", None),
+    ("targetDBSnapshotIdentifier", "snapshot", None),
+    ("sourceDBSnapshotIdentifier", "snapshot", None),
+    ("dBParameterGroupName", "parameter_group", None),
+    ("dBClusterParameterGroupName", "parameter_group", None),
+    ("dBInstanceIdentifier", "instance", None),
+    ("targetDBInstanceIdentifier", "instance", None),
+    ("dBClusterIdentifier", "cluster", None),
+    ("globalClusterIdentifier", "cluster", None),
+    ("dBSecurityGroupName", "security_group", None),
+    ("dBSubnetGroupName", "subnet_group", None),
+    ("resourceArn", "resource", "rds.amazonaws.com"),
+    ("name", "trail", "cloudtrail.amazonaws.com"),
+    ("trailName", "trail", "cloudtrail.amazonaws.com"),
+    ("secretId", "secret", "secretsmanager.amazonaws.com"),
+    ("keyId", "key", "kms.amazonaws.com"),
+    ("groupId", "security_group", "ec2.amazonaws.com"),
+    ("snapshotId", "snapshot", "ec2.amazonaws.com"),
+    ("tableName", "table", "dynamodb.amazonaws.com"),
+]
+# the instance or cluster a request is about, appended to the account/region target
+TARGET_KEYS = ("dBInstanceIdentifier", "dBClusterIdentifier")
+
+
+def detect(head: bytes) -> bool:
+    """CloudTrail JSON (any container) or a digest file, never GCP/Azure JSON or text logs."""
+    start = head.lstrip()[:1]
+    if start not in (b"{", b"["):
+        return False
+    if all(key in head for key in DIGEST_KEYS):
+        return True
+    if b'"CloudTrailEvent"' in head:  # lookup-events: the records are escaped strings
+        return True
+    if b'"protoPayload"' in head or (b'"operationName"' in head and b'"resourceId"' in head):
+        return False
+    return all(key in head for key in SIGNATURE_KEYS)
+
+
+# --- containers -> one raw JSON text per record ---------------------------------------------
+
+
+def _one_line(text: str) -> bytes:
+    """A JSON document on one line: CR/LF outside strings are whitespace, inside are escaped."""
+    return text.replace("\r", " ").replace("\n", " ").encode()
+
+
+def _list_texts(document: str, key: str) -> pl.Series | None:
+    """The elements of the document's top-level list ``key`` as JSON texts, or None.
+
+    Polars re-serialises each element on one line but writes control characters inside strings
+    unescaped; outside strings it writes none, so escaping them all restores valid JSON.
+    """
+    frame = pl.read_ndjson(_one_line(document), schema={key: pl.List(S)})
+    if frame.item() is None:
+        return None
+    if frame.item().len() == 0:
+        return pl.Series(key, [], dtype=S)
+    texts = frame.get_column(key).explode()
+    if texts.str.contains(r"[\x00-\x1f]").any():
+        for code in range(32):
+            texts = texts.str.replace_all(chr(code), f"\\u{code:04x}", literal=True)
+    return texts
+
+
+def _fast_records(body: str) -> pl.DataFrame | None:
+    """Decode a compact S3 ``{"Records":[...]}`` file in one pass, or None to take the slow way.
+
+    CloudTrail writes each record starting with ``{"eventVersion":``; a quote is escaped inside
+    strings, so ``},{"eventVersion":`` only occurs between objects. Each record becomes one
+    NDJSON line whose text is also its raw form; a bad split fails the parse (then: slow way).
+    """
+    prefix = '{"Records":[{"eventVersion":'
+    if not (body.startswith(prefix) and body.endswith("]}")) or "\n" in body:
+        return None
+    lines = body[len('{"Records":['): -2].replace('},{"eventVersion":', '}\n{"eventVersion":')
+    try:
+        decoded = pl.read_ndjson(lines.encode(), schema=ENVELOPE)
+    except pl.exceptions.PolarsError:
+        return None
+    raw = pl.Series("raw", lines.split("\n"))
+    if decoded.height != raw.len():
+        return None
+    return decoded.with_columns(raw, pos=pl.int_range(1, raw.len() + 1, dtype=pl.Int64))
+
+
+def record_texts(body: str) -> pl.DataFrame:
+    """``pos`` (record index, or line for NDJSON) and ``raw`` (one JSON text per record)."""
+    if body.startswith("["):
+        return _numbered(_list_texts('{"Records":' + body + "}", "Records"))
+    first, _, rest = body.partition("\n")
+    if rest.strip() and _is_json(first):
+        lines = pl.Series("raw", body.split("\n")).str.strip_chars()
+        frame = pl.DataFrame({"pos": pl.int_range(1, lines.len() + 1, eager=True), "raw": lines})
+        return frame.filter(pl.col("raw") != "")
+    for key in ("Records", "Events"):
+        if f'"{key}"' in body[:4096]:
+            texts = _list_texts(body, key)
+            if texts is not None:
+                return _numbered(texts)
+    return _numbered(pl.Series([body]))
+
+
+def _numbered(texts: pl.Series) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"pos": pl.int_range(1, texts.len() + 1, eager=True, dtype=pl.Int64),
+         "raw": texts.cast(S)}
+    )
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def unwrap(raw: pl.Expr) -> pl.Expr:
+    """The CloudTrail record inside a lookup-events element or an EventBridge envelope."""
+    embedded = raw.str.json_path_match("$.CloudTrailEvent")
+    detail = raw.str.json_path_match("$.detail")
+    return (
+        pl.when(raw.str.contains('"CloudTrailEvent"', literal=True) & embedded.is_not_null())
+        .then(embedded)
+        .when(raw.str.contains('"detail-type"', literal=True) & detail.is_not_null())
+        .then(detail)
+        .otherwise(raw)
+    )
+
+
+def decode(records: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Envelope fields of the records that are JSON objects, and (pos, raw, reason) of the rest."""
+    raw = pl.col("raw")
+    is_object = raw.str.strip_chars_start().str.starts_with("{").fill_null(False)
+    objects = records.filter(is_object)
+    rejected = records.filter(~is_object).with_columns(reason=pl.lit("record is not a JSON object"))
+    try:
+        fields = pl.read_ndjson(_lines(objects), schema=ENVELOPE) if objects.height else None
+    except pl.exceptions.PolarsError:
+        fields = None
+    if fields is None or fields.height != objects.height:
+        # the error path: find the invalid records (one Python parse each), decode the rest
+        reasons = [_invalid_reason(text) for text in objects.get_column("raw")]
+        objects = objects.with_columns(reason=pl.Series(reasons, dtype=S))
+        rejected = pl.concat([rejected, objects.filter(pl.col("reason").is_not_null())])
+        objects = objects.filter(pl.col("reason").is_null()).drop("reason")
+        fields = pl.read_ndjson(_lines(objects), schema=ENVELOPE) if objects.height else None
+    if fields is None:
+        fields = pl.DataFrame(schema=ENVELOPE)
+    return pl.concat([objects, fields], how="horizontal"), rejected
+
+
+def _lines(objects: pl.DataFrame) -> bytes:
+    """The records as NDJSON (CR/LF inside a pretty-printed record are whitespace)."""
+    joined = pl.col("raw").str.replace_all(r"[\r\n]", " ").str.join("\n")
+    return objects.select(joined).item().encode()
+
+
+def _invalid_reason(text: str) -> str | None:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        return f"invalid JSON ({exc})"
+    return None if isinstance(value, dict) else "record is not a JSON object"
+
+
+# --- mapping ---------------------------------------------------------------------------------
+
+
+def ident(*path: str) -> pl.Expr:
+    """A field of ``userIdentity`` (``ident("sessionContext", "sessionIssuer", "arn")``)."""
+    expr = pl.col("userIdentity")
+    for name in path:
+        expr = expr.struct.field(name)
+    return expr
+
+
+def blank_null(expr: pl.Expr) -> pl.Expr:
+    """Empty strings and AWS placeholders as null."""
+    return pl.when(expr.is_in(["", "HIDDEN_DUE_TO_SECURITY_REASONS"])).then(None).otherwise(expr)
+
+
+def session_name() -> pl.Expr:
+    """The role session name of an assumed role (after ':' in principalId, else ARN tail)."""
+    return pl.coalesce(
+        ident("principalId").str.extract(r":(.+)$"),
+        ident("arn").str.extract(r":assumed-role/[^/]+/(.+)$"),
+    )
+
+
+def actor_type() -> pl.Expr:
+    """design.md vocabulary; AWS acting for itself (service principals, service-linked roles,
+    typeless service events) is ``system``."""
+    kind = ident("type")
+    service_linked = ident("sessionContext", "sessionIssuer", "arn").str.contains(
+        ":role/aws-service-role/", literal=True
+    )
+    aws_itself = kind.is_null() & (
+        ident("invokedBy").is_not_null() | (pl.col("eventType") == "AwsServiceEvent")
+    )
+    return (
+        pl.when((kind == "AssumedRole") & service_linked.fill_null(False))
+        .then(pl.lit("system"))
+        .when(aws_itself.fill_null(False))
+        .then(pl.lit("system"))
+        .otherwise(kind.replace_strict(ACTOR_TYPES, default="unknown"))
+    )
+
+
+def actor() -> pl.Expr:
+    """The identity as recorded: the ARN, else the most specific id the record has."""
+    kind = ident("type")
+    return pl.coalesce(
+        blank_null(ident("arn")),
+        pl.when((kind == "AWSService") | kind.is_null()).then(ident("invokedBy")),
+        pl.when(kind == "IdentityCenterUser").then(blank_null(ident("onBehalfOf", "userId"))),
+        blank_null(ident("userName")),
+        blank_null(ident("principalId")),
+        blank_null(ident("accountId")),
+    )
+
+
+def person() -> pl.Expr:
+    """The human when the record itself names one: IAM user, SSO session, Identity Center user."""
+    kind = ident("type")
+    issuer = ident("sessionContext", "sessionIssuer")
+    sso = issuer.struct.field("userName").str.starts_with("AWSReservedSSO_") | issuer.struct.field(
+        "arn"
+    ).str.contains("/aws-reserved/sso.amazonaws.com/", literal=True)
+    return pl.coalesce(
+        pl.when(kind == "IAMUser").then(blank_null(ident("userName"))),
+        pl.when((kind == "AssumedRole") & sso.fill_null(False)).then(session_name()),
+        blank_null(ident("sessionContext", "sourceIdentity")),
+        pl.when(kind == "IdentityCenterUser").then(
+            blank_null(pl.col("additionalEventData").str.json_path_match("$.UserName"))
+        ),
+    )
+
+
+def request_fields(statement: pl.Series) -> pl.DataFrame:
+    """``rq_<key>`` columns: the request's top-level values for ``OBJECT_KEYS`` (one parse)."""
+    keys = dict.fromkeys(key for key, _, _ in OBJECT_KEYS)
+    lines = pl.when(statement.str.starts_with("{")).then(statement).otherwise(pl.lit("{}"))
+    text = pl.select(lines.str.join("\n")).item() if statement.len() else ""
+    frame = pl.read_ndjson(text.encode(), schema=dict.fromkeys(keys, S)) if text else None
+    if frame is None:
+        frame = pl.DataFrame(schema=dict.fromkeys(keys, S))
+    return frame.rename({key: f"rq_{key}" for key in keys})
+
+
+def resource() -> tuple[pl.Expr, pl.Expr]:
+    """``object`` and ``object_type`` from ``OBJECT_KEYS`` (first key present wins)."""
+    names: list[pl.Expr] = []
+    kinds: list[pl.Expr] = []
+    for key, object_type, service in OBJECT_KEYS:
+        present = pl.col(f"rq_{key}").is_not_null()
+        if service is not None:
+            present = present & (pl.col("eventSource") == service)
+        names.append(pl.when(present).then(pl.col(f"rq_{key}")))
+        kinds.append(pl.when(present).then(pl.lit(object_type)))
+    return pl.coalesce(names), pl.coalesce(kinds)
+
+
+def outcome() -> tuple[pl.Expr, pl.Expr]:
+    """failure when errorCode/errorMessage is present or a sign-in result says Failure."""
+    code, message = pl.col("errorCode"), pl.col("errorMessage")
+    result = pl.concat_str(
+        pl.col("responseElements").fill_null(""), pl.col("serviceEventDetails").fill_null("")
+    ).str.contains(r'"(ConsoleLogin|CheckMfa|UserAuthentication)"\s*:\s*"Failure"')
+    failed = code.is_not_null() | message.is_not_null() | result
+    error = pl.when(code.is_not_null() & message.is_not_null()).then(
+        code + pl.lit(": ") + message
+    ).otherwise(pl.coalesce(code, message, pl.when(result).then(pl.lit("Failure"))))
+    return pl.when(failed).then(pl.lit("failure")).otherwise(pl.lit("success")), error
+
+
+_RULES = [(re.compile(pattern), source, cat) for pattern, source, cat in CATEGORY_RULES]
+_RULE_CACHE: dict[str, str] = {}
+
+
+def rule_category(service: str | None, name: str | None) -> str:
+    """``CATEGORY_RULES`` for one (eventSource, eventName): first matching rule, else other."""
+    for pattern, source, cat in _RULES:
+        if name and pattern.search(name) and (source is None or source == service):
+            return cat
+    return "other"
+
+
+def category(fields: pl.DataFrame) -> pl.Expr:
+    """Category by the rules, run once per distinct action (cached across files); parameter
+    group changes touching audit/log parameters are ``audit_config``."""
+    key = pl.concat_str(pl.col("eventSource").fill_null(""), pl.lit("|"),
+                        pl.col("eventName").fill_null(""))
+    for found in fields.select(key.unique()).to_series():
+        if found not in _RULE_CACHE:
+            service, _, name = found.partition("|")
+            _RULE_CACHE[found] = rule_category(service, name)
+    seen = fields.select(key.unique()).to_series().to_list()
+    by_rule = key.replace_strict({k: _RULE_CACHE[k] for k in seen}, default="other",
+                                 return_dtype=S)
+    audit_params = pl.col("eventName").is_in(
+        ["ModifyDBParameterGroup", "ModifyDBClusterParameterGroup"]
+    ) & pl.col("statement").str.contains(AUDIT_PARAMETERS).fill_null(False)
+    return pl.when(audit_params).then(pl.lit("audit_config")).otherwise(by_rule)
+
+
+def flag(expr: pl.Expr) -> pl.Expr:
+    """A JSON boolean recorded as bool or string: true/false, null when absent."""
+    lowered = expr.str.to_lowercase()
+    return pl.when(lowered == "true").then(True).when(lowered == "false").then(False)
+
+
+def _mapping() -> dict[str, pl.Expr]:
+    obj, obj_type = resource()
+    state, error = outcome()
+    account, region = pl.col("recipientAccountId"), pl.col("awsRegion")
+    within = pl.coalesce(*(pl.col(f"rq_{key}") for key in TARGET_KEYS))
+    caller_account = ident("accountId")
+    return {
+        "time": pl.col("_time"),
+        "source": pl.lit("cloudtrail"),
+        "layer": pl.lit("infrastructure"),
+        "category": pl.col("_category"),
+        "action": pl.col("eventName"),
+        "outcome": state,
+        "error": error,
+        "actor": actor(),
+        "actor_type": actor_type(),
+        "person": person(),
+        "src_ip": pl.col("sourceIPAddress"),
+        "client_app": pl.col("userAgent"),
+        "target": pl.concat_str(
+            account.fill_null("?"), pl.lit("/"), region.fill_null("?"),
+            pl.when(within.is_not_null()).then(pl.lit("/") + within).otherwise(pl.lit("")),
+        ),
+        "object": obj,
+        "object_type": obj_type,
+        "statement": pl.col("statement"),
+        "event_id": pl.coalesce(blank_null(pl.col("eventID")), pl.col("_fallback_id")),
+        "raw_ref": pl.col("_raw_ref"),
+        "extra": extra_json(
+            event_source=pl.col("eventSource"),
+            region=region,
+            account=account,
+            caller_account=pl.when(caller_account != account).then(caller_account),
+            identity_type=ident("type"),
+            read_only=flag(pl.col("readOnly")),
+            event_type=pl.col("eventType"),
+            event_category=pl.col("eventCategory"),
+            mfa_authenticated=flag(ident("sessionContext", "attributes", "mfaAuthenticated")),
+            mfa_used=pl.col("additionalEventData").str.json_path_match("$.MFAUsed"),
+            session_issuer=ident("sessionContext", "sessionIssuer", "arn"),
+            source_identity=ident("sessionContext", "sourceIdentity"),
+            invoked_by=ident("invokedBy"),
+            access_key_id=blank_null(ident("accessKeyId")),
+            request_id=pl.col("requestID"),
+            shared_event_id=pl.col("sharedEventID"),
+            vpc_endpoint_id=pl.col("vpcEndpointId"),
+            event_version=pl.col("eventVersion"),
+            time_from=pl.when(pl.col("eventTime").is_null()).then(pl.lit("@timestamp")),
+        ),
+        "event_source": pl.col("eventSource"),  # for the catalogue, dropped after
+    }
+
+
+# schema column -> expression over the decoded envelope, the request's ``rq_*`` keys and the
+# per-file helper columns ``_time``, ``_category``, ``_raw_ref``, ``_fallback_id``
+MAPPING: dict[str, pl.Expr] = _mapping()
+
+
+@cache
+def catalogued_actions() -> list[str]:
+    """The AWS catalogue's actions (lower case): files without any skip the catalogue."""
+    entries = load_catalogue().filter(pl.col("cloud") == "aws")
+    return entries.get_column("action").str.to_lowercase().unique().to_list()
+
+
+def quarantine_rows(rejected: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
+    """Rejected records as quarantine rows (``line`` holds the record index or line)."""
+    return rejected.select(
+        file=pl.lit(ctx.display),
+        line=pl.col("pos").cast(pl.Int64),
+        format=pl.lit("cloudtrail"),
+        reason=pl.col("reason"),
+        raw=pl.col("raw"),
+    ).cast(QUARANTINE_SCHEMA)
+
+
+def read(text: str, ctx: FileContext) -> Parsed:
+    """Parse any CloudTrail container into events (see the module docstring)."""
+    body = text.strip()
+    head = body[:4096].encode()
+    if all(key in head for key in DIGEST_KEYS) and b'"eventName"' not in head:
+        return Parsed(events=empty_events(), records=0, notes=[DIGEST_NOTE])
+    fields = _fast_records(body)
+    if fields is not None:
+        rejected = pl.DataFrame(schema={"pos": pl.Int64, "raw": S, "reason": S})
+    else:
+        try:
+            records = record_texts(body)
+        except pl.exceptions.PolarsError as exc:
+            raise InputError(ctx.path, f"not a CloudTrail JSON document ({exc})") from None
+        if records.get_column("raw").str.contains(r'"(CloudTrailEvent|detail-type)"').any():
+            records = records.with_columns(raw=unwrap(pl.col("raw")))
+        fields, rejected = decode(records)
+    stamp = pl.coalesce(pl.col("eventTime"), pl.col("@timestamp"))
+    time = pl.coalesce(
+        stamp.str.to_datetime(TIME_FORMAT, time_zone="UTC", strict=False),
+        stamp.str.to_datetime(LAKE_TIME_FORMAT, time_zone="UTC", strict=False),
+    )
+    reason = (
+        pl.when(pl.col("eventName").is_null() & (pl.col("eventType") == "AwsCloudTrailInsight"))
+        .then(pl.lit("CloudTrail Insights event (no eventName), not an API call"))
+        .when(pl.col("eventName").is_null())
+        .then(pl.lit("no eventName"))
+        .when(pl.col("eventTime").is_null() & pl.col("@timestamp").is_null())
+        .then(pl.lit("no eventTime"))
+        .when(pl.col("_time").is_null())
+        .then(pl.lit("unparseable eventTime"))
+    )
+    fields = (
+        fields.lazy()
+        .with_columns(_time=time, statement=pl.col("requestParameters").str.json_path_match("$"))
+        .with_columns(_reason=reason)
+        .collect()
+    )
+    if fields.get_column("_reason").null_count() < fields.height:
+        bad = fields.filter(pl.col("_reason").is_not_null())
+        rejected = pl.concat(
+            [rejected, bad.select("pos", "raw", reason=pl.col("_reason"))], how="vertical_relaxed"
+        )
+        fields = fields.filter(pl.col("_reason").is_null())
+    fields = pl.concat([fields, request_fields(fields.get_column("statement"))],
+                       how="horizontal")
+    position = pl.col("pos").cast(S)
+    events = (
+        fields.lazy()
+        .with_columns(
+            _category=category(fields),
+            _raw_ref=pl.lit(ctx.display + ":") + position,
+            _fallback_id=pl.lit(ctx.digest + ":") + position,  # no eventID: digest + position
+        )
+        .select(**MAPPING)
+        .collect()
+    )
+    if events.get_column("action").str.to_lowercase().is_in(catalogued_actions()).any():
+        events = apply_catalogue(events, "aws", service="event_source")
+    events = events.drop("event_source")
+    quarantine = quarantine_rows(rejected.sort("pos"), ctx)
+    notes = []
+    if events.height and fields.get_column("eventTime").null_count():
+        notes.append(
+            f"{fields.get_column('eventTime').null_count()} records have no eventTime: "
+            "time taken from the shipper's @timestamp"
+        )
+    return Parsed(events=events, records=events.height + quarantine.height,
+                  quarantine=quarantine, notes=notes)
+
+
+register(
+    Source(
+        "cloudtrail",
+        "AWS CloudTrail records (S3 trail files, NDJSON, arrays, lookup-events, EventBridge)",
+        detect,
+        read,
+        example="aws cloudtrail create-trail --name org-trail --s3-bucket-name audit-logs; "
+        "read s3://audit-logs/AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/",
+        layer="infrastructure",
+        priority=20,
+    )
+)
