@@ -64,6 +64,20 @@ def load_catalogue() -> pl.DataFrame:
     return pl.DataFrame(rows, schema=CATALOGUE_SCHEMA)
 
 
+@cache
+def _entries(cloud: str) -> pl.DataFrame:
+    """The catalogue of one cloud, keyed for matching (prepared once per process)."""
+    return (
+        load_catalogue()
+        .filter(pl.col("cloud") == cloud)
+        .with_columns(
+            _action=pl.col("action").str.to_lowercase(),
+            _entry_service=pl.col("service").str.to_lowercase(),
+        )
+        .select("_action", "_entry_service", "category", "risk", "reason", "when")
+    )
+
+
 def apply_catalogue(events: pl.DataFrame, cloud: str, service: str = "service") -> pl.DataFrame:
     """Events with category and risk from the catalogue of ``cloud``.
 
@@ -71,17 +85,13 @@ def apply_catalogue(events: pl.DataFrame, cloud: str, service: str = "service") 
     ``service`` (the API's service; may be null). Entries are matched per distinct
     (action, service, statement), so the regexes run once per distinct request, not per event.
     """
-    catalogue = load_catalogue().filter(pl.col("cloud") == cloud)
-    if catalogue.is_empty() or events.is_empty():
+    entries = _entries(cloud)
+    if entries.is_empty() or events.is_empty():
         return events
     keyed = events.with_columns(
         _action=pl.col("action").str.to_lowercase(),
         _service=pl.col(service).str.to_lowercase() if service in events.columns else None,
     )
-    entries = catalogue.with_columns(
-        _action=pl.col("action").str.to_lowercase(),
-        _entry_service=pl.col("service").str.to_lowercase(),
-    ).select("_action", "_entry_service", "category", "risk", "reason", "when")
     distinct = keyed.select("_action", "_service", "statement").unique()
     candidates = distinct.join(entries, on="_action", how="inner").filter(
         pl.col("_entry_service").is_null() | (pl.col("_entry_service") == pl.col("_service"))
