@@ -4,8 +4,9 @@
         the demo folder: sample_logs/postgresql/postgresql-2026-11-0D.{log,log.gz,csv,json}
         (the week as the operator's server wrote it: stderr, then csvlog, then jsonlog),
         sample_logs/mariadb/server_audit.log (the MariaDB reports-db of the same week, module
-        auditkit.samplegen_mariadb) and sample_logs/README.md (story, people, incidents, ground
-        truth)
+        auditkit.samplegen_mariadb), sample_logs/cloudtrail/AWSLogs/... (one CloudTrail file per
+        day of the AWS account, module auditkit.samplegen_cloud) and sample_logs/README.md
+        (story, people, incidents, ground truth)
 
     python scripts/make_sample_logs.py OUT --container csvlog --single-file
         the whole week in one container: OUT/postgresql.csv (.log for stderr, .json for jsonlog)
@@ -24,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from auditkit import samplegen, samplegen_mariadb  # noqa: E402
+from auditkit import samplegen, samplegen_cloud, samplegen_mariadb  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, n in counts.items():
             print(f"{out / 'postgresql' / name}\t{n} entries")
         for name, n in samplegen_mariadb.write_sample_logs(out).items():
+            print(f"{out / name}\t{n} records")
+        for name, n in samplegen_cloud.write_sample_logs(out).items():
             print(f"{out / name}\t{n} records")
         print(f"{out / 'README.md'}")
         return 0
