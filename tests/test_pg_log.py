@@ -188,3 +188,30 @@ def test_a_wrong_prefix_is_called_out(write_log):
     parsed = read_file(path, pg_prefix="%m|%p|")[1]
     assert parsed.events.height == 0 and parsed.quarantine.height == 2
     assert any("check --pg-prefix" in note for note in parsed.notes)
+
+
+def test_a_statement_line_without_its_entry_is_quarantined(write_log):
+    text = (
+        "2024-05-01 10:00:00.000 UTC [7] alice@db STATEMENT:  select 1\n"
+        "2024-05-01 10:00:01.000 UTC [7] alice@db LOG:  statement: select 2\n"
+    )
+    parsed = read_file(write_log(text))[1]
+    assert parsed.events.height == 1 and parsed.records == 2
+    assert parsed.quarantine.select("line", "raw").rows() == [(1, "STATEMENT:  select 1")]
+
+
+def test_csvlog_rows_after_a_csv_error_are_quarantined_not_dropped():
+    import csv
+
+    from auditkit.sources.pg_log import _csvlog_slow
+
+    text = CSVLOG + '2024-05-01 10:00:02.000 UTC,"' + "x" * 500 + '"\nlast line\n'
+    limit = csv.field_size_limit(200)  # the row-by-row reader fails on the long field
+    try:
+        parsed = _csvlog_slow(text, "broken.csv", None)
+    finally:
+        csv.field_size_limit(limit)
+    assert parsed.entries.height == 2
+    assert parsed.quarantine["line"].to_list() == [4, 5]
+    assert parsed.quarantine["reason"].str.starts_with("csv error at line 4").all()
+    assert parsed.records == 4

@@ -328,7 +328,19 @@ def framed_entries(
         .then(pl.col("message").str.replace(r" at character \d+$", ""))
         .otherwise(pl.col("message"))
     )
-    entries = _fold_aux_lines(fields)
+    entries, orphans = _fold_aux_lines(fields)
+    if orphans.height:
+        quarantine = pl.concat([
+            quarantine,
+            orphans.select(
+                file=pl.lit(display),
+                line="line",
+                format=pl.lit(None, pl.String),
+                reason=pl.lit("DETAIL/HINT/STATEMENT line with no earlier entry of its process "
+                              "(file starts mid-entry?)"),
+                raw="raw",
+            ),
+        ]).sort("line")
     if quarantine.height > entries.height:
         notes.append(
             f"{quarantine.height} of {quarantine.height + entries.height} records do not match "
@@ -343,8 +355,12 @@ def framed_entries(
     )
 
 
-def _fold_aux_lines(fields: pl.DataFrame) -> pl.DataFrame:
-    """Attach DETAIL/HINT/STATEMENT/... lines to the previous main entry of the same process."""
+def _fold_aux_lines(fields: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Attach DETAIL/HINT/STATEMENT/... lines to the previous main entry of the same process.
+
+    Returns the entries and the auxiliary lines no entry of their process precedes (a file cut
+    mid-entry): those are the caller's to quarantine, never dropped.
+    """
     cols = fields.columns
     fields = fields.with_columns(
         pid_key=pl.col("pid").fill_null("") if "pid" in cols else pl.lit(""),
@@ -373,7 +389,10 @@ def _fold_aux_lines(fields: pl.DataFrame) -> pl.DataFrame:
         (pl.col(c).cast(dtype) if c in main.columns else pl.lit(None, dtype)).alias(c)
         for c, dtype in ENTRY_SCHEMA.items()
     )
-    return main.select(list(ENTRY_SCHEMA))
+    orphans = aux.filter(pl.col("owner").is_null()).select(
+        "line", raw=pl.col("severity") + pl.lit(":  ") + pl.col("message")
+    )
+    return main.select(list(ENTRY_SCHEMA)), orphans
 
 
 # --------------------------------------------------------------------------------- csvlog
@@ -458,7 +477,14 @@ def _csvlog_slow(text: str, display: str, reason: str | None) -> Entries:
         except StopIteration:
             break
         except csv.Error as exc:
-            quarantined.append(_q(display, start, f"csv error: {exc}", ""))
+            # the reader cannot go on: the rest of the file is quarantined line by line
+            rest = text.split("\n")[start - 1:]
+            if rest and rest[-1] == "":
+                rest.pop()
+            quarantined.extend(
+                _q(display, start + offset, f"csv error at line {start}: {exc}", raw[:2000])
+                for offset, raw in enumerate(rest)
+            )
             break
         line = reader.line_num + 1
         if not row:
