@@ -53,7 +53,6 @@ on the same Event Hub. Azure PostgreSQL server logs (``PostgreSQLLogs``) are lef
 
 from __future__ import annotations
 
-import json
 import re
 
 import polars as pl
@@ -62,6 +61,7 @@ from auditkit.schema import extra_json
 from auditkit.sources import FileContext, Parsed, Source, register
 from auditkit.sources.catalogue import apply_catalogue
 from auditkit.sources.gcp_audit import parse_time as parse_iso_time
+from auditkit.sources.jsontext import document_texts, escape_controls, json_lines
 from auditkit.sources.pg_log import is_envelope as is_pg_envelope
 
 # flat field -> JSON paths into one record, first found wins (REST, export, Log Analytics)
@@ -201,26 +201,13 @@ def detect(head: bytes) -> bool:
 # containers -> one JSON text per record
 
 _WRAPPER_LINE = re.compile(r'^\s*\{\s*"(?:records|value)"\s*:')
+WRAPPER_KEYS = ("records", "value")
 
 
-def _frame(raw: list[str]) -> pl.DataFrame:
-    return pl.DataFrame({"_raw": raw}, schema={"_raw": pl.String}).with_columns(
+def _numbered(texts: pl.Series) -> pl.DataFrame:
+    return pl.DataFrame({"_raw": texts.rename("_raw").cast(pl.String)}).with_columns(
         _pos=pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
     )
-
-
-def _items(doc: object) -> list | None:
-    if isinstance(doc, dict):
-        for key in ("records", "value"):
-            if isinstance(doc.get(key), list):
-                return doc[key]
-        return [doc]
-    return doc if isinstance(doc, list) else None
-
-
-def _encode(items: list) -> list[str]:
-    # a document is already parsed: re-encode each record (container unpacking, not mapping)
-    return [json.dumps(item, ensure_ascii=False, separators=(",", ":")) for item in items]
 
 
 def split_records(text: str) -> tuple[pl.DataFrame, list[str]]:
@@ -229,29 +216,42 @@ def split_records(text: str) -> tuple[pl.DataFrame, list[str]]:
     Positions are line numbers for JSON Lines, record numbers for JSON documents and for files
     of one ``{"records": [...]}`` wrapper per line.
     """
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        doc = None
-    items = _items(doc)
-    if items is not None:
-        single = isinstance(doc, dict) and items == [doc]
-        return _frame(_encode(items)), [] if single else [
-            "a JSON document: positions are record numbers"]
-    lines = pl.Series("_raw", text.split("\n")).str.strip_suffix("\r")
-    frame = pl.DataFrame({"_raw": lines}).with_columns(
-        _pos=pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
-    ).filter(pl.col("_raw").str.strip_chars() != "")
-    if not frame["_raw"].str.contains(_WRAPPER_LINE.pattern).any():
+    texts = document_texts(text, WRAPPER_KEYS)
+    if texts is not None:
+        single = texts.len() == 1 and texts[0] == text.strip()
+        return _numbered(texts), [] if single else ["a JSON document: positions are record numbers"]
+    frame = json_lines(text)
+    is_wrapper = pl.col("_raw").str.contains(_WRAPPER_LINE.pattern)
+    if not frame.select(is_wrapper.any()).item():
         return frame, []
-    raw: list[str] = []
-    for line in frame["_raw"]:  # one Event Hub batch per line: unpack the wrappers
-        try:
-            unpacked = _items(json.loads(line)) if _WRAPPER_LINE.match(line) else None
-        except ValueError:
-            unpacked = None
-        raw.extend(_encode(unpacked) if unpacked is not None else [line])
-    return _frame(raw), ['{"records": [...]} batches, one per line: positions are record numbers']
+    # one Event Hub batch per line: every wrapper line's records, in file order
+    wrappers = frame.filter(is_wrapper)
+    try:
+        lists = pl.read_ndjson(
+            wrappers.select(pl.col("_raw").str.join("\n")).item().encode(),
+            schema={key: pl.List(pl.String) for key in WRAPPER_KEYS},
+        )
+    except pl.exceptions.PolarsError:
+        lists = None
+    if lists is None or lists.height != wrappers.height:
+        unpacked = wrappers.with_columns(_texts=pl.col("_raw").map_elements(
+            _wrapper_texts, return_dtype=pl.List(pl.String)))  # error path: a bad batch line
+    else:
+        unpacked = wrappers.with_columns(
+            _texts=pl.coalesce(*(lists.get_column(key) for key in WRAPPER_KEYS))
+        )
+    records = frame.join(unpacked.select("_pos", "_texts"), on="_pos", how="left").select(
+        _raw=pl.coalesce("_texts", pl.concat_list("_raw"))
+    ).explode("_raw")
+    raw = escape_controls(records.get_column("_raw"))
+    note = '{"records": [...]} batches, one per line: positions are record numbers'
+    return _numbered(raw), [note]
+
+
+def _wrapper_texts(line: str) -> list[str]:
+    """A wrapper line's records as JSON texts, or the line itself when it does not parse."""
+    texts = document_texts(line, WRAPPER_KEYS)
+    return [line] if texts is None else texts.to_list()
 
 
 def _csv_records(text: str) -> pl.DataFrame:

@@ -34,6 +34,7 @@ from auditkit.errors import InputError
 from auditkit.schema import QUARANTINE_SCHEMA, empty_events, extra_json
 from auditkit.sources import FileContext, Parsed, Source, register
 from auditkit.sources.catalogue import apply_catalogue, load_catalogue
+from auditkit.sources.jsontext import is_json, is_json_lines, json_lines, list_texts
 
 S = pl.String()
 # the envelope fields we map; nested payloads are typed String so they stay JSON text
@@ -147,29 +148,6 @@ def detect(head: bytes) -> bool:
 # --- containers -> one raw JSON text per record ---------------------------------------------
 
 
-def _one_line(text: str) -> bytes:
-    """A JSON document on one line: CR/LF outside strings are whitespace, inside are escaped."""
-    return text.replace("\r", " ").replace("\n", " ").encode()
-
-
-def _list_texts(document: str, key: str) -> pl.Series | None:
-    """The elements of the document's top-level list ``key`` as JSON texts, or None.
-
-    Polars re-serialises each element on one line but writes control characters inside strings
-    unescaped; outside strings it writes none, so escaping them all restores valid JSON.
-    """
-    frame = pl.read_ndjson(_one_line(document), schema={key: pl.List(S)})
-    if frame.item() is None:
-        return None
-    if frame.item().len() == 0:
-        return pl.Series(key, [], dtype=S)
-    texts = frame.get_column(key).explode()
-    if texts.str.contains(r"[\x00-\x1f]").any():
-        for code in range(32):
-            texts = texts.str.replace_all(chr(code), f"\\u{code:04x}", literal=True)
-    return texts
-
-
 def _fast_records(body: str) -> pl.DataFrame | None:
     """Decode a compact S3 ``{"Records":[...]}`` file in one pass, or None to take the slow way.
 
@@ -194,17 +172,19 @@ def _fast_records(body: str) -> pl.DataFrame | None:
 def record_texts(body: str) -> pl.DataFrame:
     """``pos`` (record index, or line for NDJSON) and ``raw`` (one JSON text per record)."""
     if body.startswith("["):
-        return _numbered(_list_texts('{"Records":' + body + "}", "Records"))
-    first, _, rest = body.partition("\n")
-    if rest.strip() and _is_json(first):
-        lines = pl.Series("raw", body.split("\n")).str.strip_chars()
-        frame = pl.DataFrame({"pos": pl.int_range(1, lines.len() + 1, eager=True), "raw": lines})
-        return frame.filter(pl.col("raw") != "")
+        texts = list_texts('{"Records":' + body + "}", "Records")
+        if texts is None:
+            raise pl.exceptions.ComputeError("not a valid JSON array")
+        return _numbered(texts)
+    if is_json_lines(body):
+        return json_lines(body).select(pos="_pos", raw=pl.col("_raw").str.strip_chars())
     for key in ("Records", "Events"):
         if f'"{key}"' in body[:4096]:
-            texts = _list_texts(body, key)
+            texts = list_texts(body, key)
             if texts is not None:
                 return _numbered(texts)
+            if not is_json(body):
+                raise pl.exceptions.ComputeError(f"invalid JSON document with a {key} list")
     return _numbered(pl.Series([body]))
 
 
@@ -213,14 +193,6 @@ def _numbered(texts: pl.Series) -> pl.DataFrame:
         {"pos": pl.int_range(1, texts.len() + 1, eager=True, dtype=pl.Int64),
          "raw": texts.cast(S)}
     )
-
-
-def _is_json(text: str) -> bool:
-    try:
-        json.loads(text)
-    except ValueError:
-        return False
-    return True
 
 
 def unwrap(raw: pl.Expr) -> pl.Expr:

@@ -39,7 +39,6 @@ e-mail, else the human at the start of a ``serviceAccountDelegationInfo`` chain
 
 from __future__ import annotations
 
-import json
 import re
 
 import polars as pl
@@ -47,6 +46,7 @@ import polars as pl
 from auditkit.schema import extra_json, object_name
 from auditkit.sources import FileContext, Parsed, Source, register
 from auditkit.sources.catalogue import apply_catalogue
+from auditkit.sources.jsontext import document_texts, json_lines
 from auditkit.sources.pgaudit import category as pgaudit_category
 
 # flat field -> JSON paths into one LogEntry, first found wins (LogEntry, BigQuery nested rows,
@@ -147,25 +147,16 @@ def split_entries(text: str) -> tuple[pl.DataFrame, list[str]]:
     """Frame of ``_raw`` (one entry's JSON text or a bad line) and ``_pos`` (line for NDJSON,
     entry ordinal for JSON documents), and notes."""
     stripped = text.strip()
-    try:
-        doc = json.loads(stripped)
-    except ValueError:
-        doc = None
-    if isinstance(doc, dict) and isinstance(doc.get("entries"), list):
-        items, note = doc["entries"], 'an {"entries": [...]} document: positions are entry numbers'
-    elif isinstance(doc, list):
-        items, note = doc, "a JSON array: positions are entry numbers"
-    elif isinstance(doc, dict):
-        items, note = [doc], None
+    texts = document_texts(stripped, ("entries",))
+    if texts is None:
+        return json_lines(text), []
+    if stripped.startswith("["):
+        note = "a JSON array: positions are entry numbers"
+    elif texts.len() == 1 and texts[0] == stripped:
+        note = None
     else:
-        lines = pl.Series("_raw", text.split("\n")).str.strip_suffix("\r")
-        frame = pl.DataFrame({"_raw": lines}).with_columns(
-            _pos=pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
-        )
-        return frame.filter(pl.col("_raw").str.strip_chars() != ""), []
-    # a document is already parsed: re-encode each entry (container unpacking, not mapping)
-    raw = [json.dumps(item, ensure_ascii=False, separators=(",", ":")) for item in items]
-    frame = pl.DataFrame({"_raw": raw}, schema={"_raw": pl.String}).with_columns(
+        note = 'an {"entries": [...]} document: positions are entry numbers'
+    frame = pl.DataFrame({"_raw": texts.rename("_raw")}).with_columns(
         _pos=pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
     )
     return frame, [note] if note else []

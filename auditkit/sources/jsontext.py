@@ -1,0 +1,83 @@
+"""JSON containers -> one JSON text per record, with Polars (shared by the JSON sources).
+
+Cloud exports hold records as a top-level array, as a list under a key (``Records``,
+``entries``, ``records``, ``value``), one object per line, or one wrapper object per line. These
+helpers cut them into one text per record without a Python loop over records; each source then
+decodes the texts with its own schema.
+"""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+
+
+def one_line(text: str) -> bytes:
+    """A JSON document on one line: CR/LF outside strings are whitespace, inside are escaped."""
+    return text.replace("\r", " ").replace("\n", " ").encode()
+
+
+def escape_controls(texts: pl.Series) -> pl.Series:
+    """Re-escape control characters: Polars writes them raw when it re-serialises a value (never
+    outside strings), so escaping them all restores valid JSON."""
+    if texts.str.contains(r"[\x00-\x1f]").any():
+        for code in range(32):
+            texts = texts.str.replace_all(chr(code), f"\\u{code:04x}", literal=True)
+    return texts
+
+
+def list_texts(document: str, key: str) -> pl.Series | None:
+    """The elements of the document's top-level list ``key`` as JSON texts, or None when the
+    document has no such list (or is not one JSON object)."""
+    try:
+        frame = pl.read_ndjson(one_line(document), schema={key: pl.List(pl.String)})
+    except pl.exceptions.PolarsError:
+        return None
+    if frame.height != 1 or frame.item() is None:
+        return None
+    if frame.item().len() == 0:
+        return pl.Series(key, [], dtype=pl.String)
+    return escape_controls(frame.get_column(key).explode())
+
+
+def is_json(text: str) -> bool:
+    """Whether ``text`` (one line) is a complete JSON value."""
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def is_json_lines(body: str) -> bool:
+    """More than one line, the first a complete JSON value: one record per line."""
+    first, _, rest = body.partition("\n")
+    return bool(rest.strip()) and is_json(first)
+
+
+def document_texts(body: str, keys: tuple[str, ...]) -> pl.Series | None:
+    """The records of one JSON document: a top-level array, the first of ``keys`` holding a
+    list, or the object itself; None when ``body`` is not one JSON document (JSON Lines, text).
+    """
+    body = body.strip()
+    if body.startswith("["):
+        return list_texts('{"_":' + body + "}", "_")
+    if not body.startswith("{") or is_json_lines(body):
+        return None
+    for key in keys:
+        if f'"{key}"' in body:
+            texts = list_texts(body, key)
+            if texts is not None:
+                return texts
+    return pl.Series("_", [body], dtype=pl.String)
+
+
+def json_lines(text: str) -> pl.DataFrame:
+    """``_raw`` (one non-blank line each, CR stripped) and ``_pos`` (its line number)."""
+    lines = pl.Series("_raw", text.split("\n")).str.strip_suffix("\r")
+    return (
+        pl.DataFrame({"_raw": lines})
+        .with_columns(_pos=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
+        .filter(pl.col("_raw").str.strip_chars() != "")
+    )
