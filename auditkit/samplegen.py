@@ -1983,6 +1983,16 @@ def _demo_files(reload_race: bool = False) -> dict[str, list[tuple[str, LogEntry
     return {name: files[name] for name in sorted(files)}
 
 
+def set_readme_section(readme: Path, marker: str, section: str) -> None:
+    """Put ``section`` (starting with ``marker``) at the end of ``readme``, replacing the
+    previous one and whatever followed it (the generators run in a fixed order)."""
+    text = readme.read_text(encoding="utf-8") if readme.exists() else ""
+    cut = text.find("\n" + marker)
+    if cut >= 0:
+        text = text[:cut]
+    readme.write_bytes((text.rstrip("\n") + "\n" + section).encode("utf-8"))
+
+
 def write_sample_logs(outdir: str | Path, *, reload_race: bool = False) -> dict[str, int]:
     """Write the demo folder: ``outdir/postgresql/*`` (the week, split by day and container as
     the operator's server wrote it) and ``outdir/README.md``. Returns entries per file.

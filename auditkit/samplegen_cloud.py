@@ -29,6 +29,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from auditkit.samplegen import set_readme_section
+
 __all__ = [
     "ACCOUNT",
     "REGION",
@@ -510,10 +512,5 @@ def write_sample_logs(outdir: str | Path) -> dict[str, int]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(render(chunk))
         counts[day_path(day)] = len(chunk)
-    readme = outdir / "README.md"
-    text = readme.read_text(encoding="utf-8") if readme.exists() else ""
-    cut = text.find("\n" + README_MARKER)
-    if cut >= 0:
-        text = text[:cut]
-    readme.write_bytes((text.rstrip("\n") + "\n" + readme_section(records)).encode("utf-8"))
+    set_readme_section(outdir / "README.md", README_MARKER, readme_section(records))
     return counts

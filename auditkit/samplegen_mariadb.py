@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from auditkit.samplegen import set_readme_section
+
 __all__ = [
     "FILENAME",
     "SERVERHOST",
@@ -443,10 +445,5 @@ def write_sample_logs(outdir: str | Path) -> dict[str, int]:
     logdir.mkdir(parents=True, exist_ok=True)
     records = scenario()
     (logdir / FILENAME).write_bytes(render(records).encode("utf-8"))
-    readme = outdir / "README.md"
-    text = readme.read_text(encoding="utf-8") if readme.exists() else ""
-    cut = text.find("\n" + README_MARKER)
-    if cut >= 0:
-        text = text[:cut]
-    readme.write_bytes((text.rstrip("\n") + "\n" + readme_section(records)).encode("utf-8"))
+    set_readme_section(outdir / "README.md", README_MARKER, readme_section(records))
     return {f"mariadb/{FILENAME}": len(records)}
