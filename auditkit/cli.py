@@ -150,6 +150,22 @@ def cmd_access(args: argparse.Namespace) -> int:
     return _unreadable(result)
 
 
+def cmd_findings(args: argparse.Namespace) -> int:
+    from auditkit.findings import find
+
+    result = _load(args)
+    findings = find(result.events, args.settings,
+                    only=args.detector or None)
+    if args.output:
+        _write_frame(findings, Path(args.output))
+        print(f"{findings.height} findings -> {args.output}", file=sys.stderr)
+    else:
+        import polars as pl
+
+        print(findings.with_columns(pl.col("event_ids").list.join(";")).write_csv(), end="")
+    return _unreadable(result)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from auditkit.report import run_notebook
 
@@ -230,6 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="access table .parquet or .csv (default: CSV on stdout)")
     _common(p)
     p.set_defaults(func=cmd_access)
+
+    p = sub.add_parser("findings", help="anomalies, gateway bypasses, blind spots, risky actions")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("-o", "--output", help="findings .parquet or .csv (default: CSV on stdout)")
+    p.add_argument("--settings", help="YAML of detector settings (merged over the defaults)")
+    p.add_argument("--detector", action="append", help="run only this detector (repeatable)")
+    _common(p)
+    p.set_defaults(func=cmd_findings)
 
     p = sub.add_parser("run", help="run one notebook with papermill")
     p.add_argument("notebook")
