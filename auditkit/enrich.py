@@ -19,6 +19,9 @@ SOURCE_DIALECT: dict[str, str] = {
     "mssql": "tsql",
     "azure_sql": "tsql",
     "oracle": "oracle",
+    # Bytebase does not log the engine behind an instance: read as PostgreSQL (the most common
+    # Bytebase target; sqlglot's postgres dialect also reads plain MySQL DML)
+    "bytebase": "postgres",
 }
 ANALYSIS_COLUMNS = ("statement_class", "sql_category", "objects_read", "objects_written",
                     "columns", "fingerprint", "sql_error", "is_export")

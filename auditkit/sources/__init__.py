@@ -310,6 +310,7 @@ def read(
 
 
 from auditkit.sources import azure_activity as _azure_activity  # noqa: E402,F401
+from auditkit.sources import bytebase as _bytebase  # noqa: E402,F401
 from auditkit.sources import cloudtrail as _cloudtrail  # noqa: E402,F401
 from auditkit.sources import gcp_audit as _gcp_audit  # noqa: E402,F401
 from auditkit.sources import mariadb as _mariadb  # noqa: E402,F401
