@@ -179,3 +179,22 @@ def test_access_table_schema(write_log):
     assert table.schema["time"] == pl.Datetime("us", "UTC")
     assert list(table.columns) == ["time", "person", "actor", "source", "database", "object",
                                    "column", "access", "outcome", "sensitive", "event_id"]
+
+
+def test_a_reused_pid_starts_a_new_statement_group(write_log):
+    """PostgreSQL reuses pids: a later session's statement 1 is not the earlier session's."""
+    head = "2024-05-01 10:00:{sec:02d}.000 UTC [10] {user}@shop LOG:  "
+    text = (
+        head.format(sec=0, user="[unknown]").replace("[unknown]@shop", "[unknown]@[unknown]")
+        + "connection received: host=10.0.0.1 port=1\n"
+        + audit(1, "READ", "SELECT", "select * from orders", "public.orders", "TABLE")
+        + head.format(sec=2, user="alice") + "disconnection: session time: 0:00:02.000 user=alice "
+        "database=shop host=10.0.0.1 port=1\n"
+        + head.format(sec=3, user="[unknown]").replace("[unknown]@shop", "[unknown]@[unknown]")
+        + "connection received: host=10.0.0.2 port=2\n"
+        + audit(1, "READ", "SELECT", "select * from cards", "public.cards", "TABLE", user="bob")
+    )
+    assert access_of(write_log, text) == {
+        ("alice", "public.orders", "read", "success"),
+        ("bob", "public.cards", "read", "success"),
+    }

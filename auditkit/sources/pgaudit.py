@@ -224,9 +224,12 @@ def audit_events(entries: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
     # statement ids that restart in a new session never collide
     stmt_sub = pl.concat_str(pl.col("statement_id"), pl.lit("."), pl.col("substatement_id"))
     top = pl.col("statement_id")
+    # per session, not per process: PostgreSQL reuses a pid for a later connection whose
+    # statement ids restart at 1, which must not continue the previous session's statement
+    session = ["_pid", pl.col("session_id").fill_null("")]
     rec = rec.with_columns(
-        _run=(stmt_sub != stmt_sub.shift(1)).fill_null(True).cum_sum().over("_pid"),
-        _top_run=(top != top.shift(1)).fill_null(True).cum_sum().over("_pid"),
+        _run=(stmt_sub != stmt_sub.shift(1)).fill_null(True).cum_sum().over(session),
+        _top_run=(top != top.shift(1)).fill_null(True).cum_sum().over(session),
     )
     stmt_key = pl.concat_str(
         pl.lit("S"), pl.col("session_id").fill_null(""), pl.lit("/"), stmt_sub, pl.lit("#"),
@@ -234,7 +237,7 @@ def audit_events(entries: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
     )
     # all substatements of one top-level statement: the access table counts them once
     stmt_group = pl.lit(ctx.digest + ":") + pl.col("line").first().over(
-        "_pid", "_top_run"
+        *session, "_top_run"
     ).cast(pl.String)
     extra = extra_json(
         stmt_group=pl.when(parsed_ok).then(stmt_group),
