@@ -3,7 +3,11 @@
 Generates 1,000 gzip ``{"Records":[...]}`` files (~100 MB of JSON uncompressed) in the S3 layout
 ``AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/`` under ``benchmarks/data/cloudtrail/``, reads
 the folder with ``auditkit.sources.read(..., progress=True)`` and prints MB/s of uncompressed JSON
-and events/s. Run: ``.venv/bin/python benchmarks/bench_cloudtrail.py [--files N] [--mb MB]``.
+and events/s, by wall-clock time and by this process's CPU time (the machine may be shared: CPU
+time above wall time means both cores worked; far below, that other processes took the cores),
+and the peak RSS. ``--repeat N`` reads the folder N times in the process (the first read pays the
+one-time imports and catalogue load). Run:
+``.venv/bin/python benchmarks/bench_cloudtrail.py [--files N] [--mb MB] [--repeat N]``.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import random
+import resource
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -142,6 +148,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--mb", type=float, default=100.0, help="uncompressed MB in total")
+    parser.add_argument("--repeat", type=int, default=1, help="reads of the folder")
     args = parser.parse_args()
     folder = DATA / f"s3-{args.files}x{args.mb:g}mb"
     marker = folder / ".bytes"
@@ -149,14 +156,21 @@ def main() -> None:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(str(generate(folder, args.files, args.mb)))
     size = int(marker.read_text())
-    started = time.perf_counter()
-    result = read(folder, progress=True)
-    seconds = time.perf_counter() - started
-    events = result.events.height
-    quarantined = result.quarantine.height
-    print(f"{args.files} files, {size / 1e6:.1f} MB JSON, {events:,} events, "
-          f"{quarantined} quarantined in {seconds:.2f} s")
-    print(f"{size / 1e6 / seconds:.1f} MB/s uncompressed JSON, {events / seconds:,.0f} events/s")
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} before the run")
+    for _ in range(args.repeat):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        result = read(folder, progress=True)
+        seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
+        events = result.events.height
+        quarantined = result.quarantine.height
+        print(f"{args.files} files, {size / 1e6:.1f} MB JSON, {events:,} events, "
+              f"{quarantined} quarantined in {seconds:.2f} s wall, {cpu:.2f} s CPU")
+        print(f"  wall: {size / 1e6 / seconds:.1f} MB/s uncompressed JSON, "
+              f"{events / seconds:,.0f} events/s; "
+              f"CPU: {size / 1e6 / cpu:.1f} MB/s, {events / cpu:,.0f} events/s")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS {peak:.0f} MB, load average {os.getloadavg()[0]:.2f} after")
 
 
 if __name__ == "__main__":

@@ -417,3 +417,28 @@ def test_registered_for_infrastructure() -> None:
     source = REGISTRY["cloudtrail"]
     assert (source.layer, source.priority) == ("infrastructure", 20)
     assert "AWSLogs/" in source.example
+
+
+@pytest.mark.parametrize("container", ["records", "ndjson", "compact"])
+def test_backslashes_in_nested_parameters_survive(write_log, container):
+    """Windows paths, regexes and embedded JSON keep their backslashes (Polars re-serialises
+    nested values without escaping them: the kit protects them)."""
+    import json as _json
+
+    params = {"path": "C:\\temp\\new", "ends": "x\\", "doc": _json.dumps({"q": 'a "b" \\ c'})}
+    record = {"eventVersion": "1.09", "eventTime": "2026-11-02T10:00:00Z",
+              "eventSource": "rds.amazonaws.com", "eventName": "ModifyDBParameterGroup",
+              "awsRegion": "eu-west-1", "sourceIPAddress": "10.0.0.1",
+              "userAgent": "agent\\1", "requestParameters": params, "eventID": "e1",
+              "userIdentity": {"type": "IAMUser", "userName": "dom\\alice",
+                               "arn": "arn:aws:iam::1:user/alice"}}
+    text = {
+        "records": _json.dumps({"Records": [record]}, indent=1),
+        "ndjson": _json.dumps(record) + "\n" + _json.dumps(record | {"eventID": "e2"}) + "\n",
+        "compact": _json.dumps({"Records": [record]}, separators=(",", ":")),
+    }[container]
+    events = read_file(write_log(text, "trail.json"))[1].events
+    row = events.row(0, named=True)
+    assert _json.loads(row["statement"]) == params
+    assert row["client_app"] == "agent\\1"
+    assert events.height == (2 if container == "ndjson" else 1)

@@ -30,6 +30,7 @@ from auditkit.errors import ConfigError
 
 CLOUDS = ("aws", "gcp", "azure")
 RISK_LEVELS = {"medium": 1, "high": 2}
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's when built with it
 CATALOGUE_SCHEMA: dict[str, pl.DataType] = {
     "cloud": pl.String(),
     "action": pl.String(),
@@ -51,7 +52,7 @@ def load_catalogue() -> pl.DataFrame:
         if not entry.is_file():
             continue
         try:
-            items = yaml.safe_load(entry.read_text()) or []
+            items = yaml.load(entry.read_text(), Loader=SAFE_LOADER) or []
         except yaml.YAMLError as exc:
             raise ConfigError(f"cloud_actions_{cloud}.yml: {exc}") from None
         for item in items:
@@ -109,7 +110,7 @@ def apply_catalogue(events: pl.DataFrame, cloud: str, service: str = "service") 
         _reasons=pl.col("reason").filter(pl.col("risk").is_not_null()).unique(maintain_order=True),
     )
     out = keyed.join(verdict, on=["_action", "_service", "statement"], how="left",
-                     nulls_equal=True)
+                     nulls_equal=True, maintain_order="left")
     risky = pl.col("_risk").is_not_null()
     risk_json = pl.struct(
         risk=pl.col("_risk"), risks=pl.col("_reasons")

@@ -16,6 +16,10 @@ Records that are not JSON objects, are not valid JSON, lack ``eventName`` (e.g. 
 or a time are quarantined with the reason; ``Parsed.records`` = events + quarantined. When a
 shipper removed ``eventTime`` (Logstash), ``@timestamp`` is used and ``extra.time_from`` says so.
 
+Many files at once (``read_batch``, used by the read loop for folders): the compact S3 files
+among them are decoded in one NDJSON pass and all records mapped in one pass, with the same
+results per file as ``read``; the Polars per-call costs are then paid per batch, not per file.
+
 Nested payloads (``requestParameters``, ``responseElements``, ...) are kept as JSON strings,
 never inferred as structs; ``statement`` is the compact JSON of ``requestParameters``.
 Category: ``CATEGORY_RULES`` by eventName, then the catalogue (``cloud_actions_aws.yml``) for
@@ -26,15 +30,23 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from functools import cache
 
 import polars as pl
 
 from auditkit.errors import InputError
-from auditkit.schema import QUARANTINE_SCHEMA, empty_events, extra_json
-from auditkit.sources import FileContext, Parsed, Source, register
+from auditkit.schema import QUARANTINE_SCHEMA, extra_json
+from auditkit.sources import BATCH_FILE, BatchParsed, FileContext, Parsed, Source, register
 from auditkit.sources.catalogue import apply_catalogue, load_catalogue
-from auditkit.sources.jsontext import is_json, is_json_lines, json_lines, list_texts
+from auditkit.sources.jsontext import (
+    is_json,
+    is_json_lines,
+    json_lines,
+    list_texts,
+    protect_backslashes,
+    restore_frame,
+)
 
 S = pl.String()
 # the envelope fields we map; nested payloads are typed String so they stay JSON text
@@ -60,6 +72,11 @@ ENVELOPE: dict[str, pl.DataType] = {
     "managementEvent": S, "eventCategory": S, "recipientAccountId": S, "sharedEventID": S,
     "vpcEndpointId": S, "userIdentity": IDENTITY,
 }
+# a batch's decoded records before mapping, and its rejected records
+RECORD_FIELDS: dict[str, pl.DataType] = {BATCH_FILE: pl.Int64(), "pos": pl.Int64(), "raw": S,
+                                         **ENVELOPE}
+REJECTED: dict[str, pl.DataType] = {BATCH_FILE: pl.Int64(), "pos": pl.Int64(), "raw": S,
+                                    "reason": S}
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%#z"  # Z or an offset, 0-9 fraction digits
 LAKE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S%.f"  # CloudTrail Lake query results: UTC, no zone
 DIGEST_NOTE = "CloudTrail digest file (integrity hashes of log files), not events: 0 records"
@@ -136,37 +153,52 @@ def detect(head: bytes) -> bool:
     start = head.lstrip()[:1]
     if start not in (b"{", b"["):
         return False
+    # the signature keys are near the start of a trail file: look for them first, so that the
+    # scans of the whole head that find nothing are as few as possible
+    if all(key in head for key in SIGNATURE_KEYS) and not (
+        b'"protoPayload"' in head or (b'"operationName"' in head and b'"resourceId"' in head)
+    ):
+        return True
     if all(key in head for key in DIGEST_KEYS):
         return True
-    if b'"CloudTrailEvent"' in head:  # lookup-events: the records are escaped strings
-        return True
-    if b'"protoPayload"' in head or (b'"operationName"' in head and b'"resourceId"' in head):
-        return False
-    return all(key in head for key in SIGNATURE_KEYS)
+    return b'"CloudTrailEvent"' in head  # lookup-events: the records are escaped strings
 
 
 # --- containers -> one raw JSON text per record ---------------------------------------------
 
 
-def _fast_records(body: str) -> pl.DataFrame | None:
-    """Decode a compact S3 ``{"Records":[...]}`` file in one pass, or None to take the slow way.
+def fast_lines(body: str) -> str | None:
+    """A compact S3 ``{"Records":[...]}`` file as NDJSON, one record per line; None when the
+    file is not in that shape (then: the slow way, ``record_texts``).
 
     CloudTrail writes each record starting with ``{"eventVersion":``; a quote is escaped inside
-    strings, so ``},{"eventVersion":`` only occurs between objects. Each record becomes one
-    NDJSON line whose text is also its raw form; a bad split fails the parse (then: slow way).
+    strings, so ``},{"eventVersion":`` only occurs between objects. Each line is also the record's
+    raw form; a bad split fails the decode (``decode_fast``), and the file takes the slow way.
     """
     prefix = '{"Records":[{"eventVersion":'
     if not (body.startswith(prefix) and body.endswith("]}")) or "\n" in body:
         return None
-    lines = body[len('{"Records":['): -2].replace('},{"eventVersion":', '}\n{"eventVersion":')
+    return body[len('{"Records":['): -2].replace('},{"eventVersion":', '}\n{"eventVersion":')
+
+
+def decode_fast(lines: dict[int, str]) -> pl.DataFrame | None:
+    """Envelope fields of several files' ``fast_lines`` (by file index) in one NDJSON decode,
+    with ``BATCH_FILE`` and ``pos``; ``raw`` is left null (``fast_raw`` when needed). None when
+    the decode fails or a line is not one record."""
+    counts = [text.count("\n") + 1 for text in lines.values()]
     try:
-        decoded = pl.read_ndjson(lines.encode(), schema=ENVELOPE)
+        decoded = _read_envelopes("\n".join(lines.values()))
     except pl.exceptions.PolarsError:
         return None
-    raw = pl.Series("raw", lines.split("\n"))
-    if decoded.height != raw.len():
+    if decoded.height != sum(counts):
         return None
-    return decoded.with_columns(raw, pos=pl.int_range(1, raw.len() + 1, dtype=pl.Int64))
+    files = pl.Series(BATCH_FILE, list(lines), dtype=pl.Int64)
+    return decoded.with_columns(
+        pl.lit(files).repeat_by(pl.lit(pl.Series(counts, dtype=pl.UInt32))).explode(),
+    ).with_columns(
+        pos=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(BATCH_FILE),
+        raw=pl.lit(None, dtype=S),
+    )
 
 
 def record_texts(body: str) -> pl.DataFrame:
@@ -215,7 +247,7 @@ def decode(records: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     objects = records.filter(is_object)
     rejected = records.filter(~is_object).with_columns(reason=pl.lit("record is not a JSON object"))
     try:
-        fields = pl.read_ndjson(_lines(objects), schema=ENVELOPE) if objects.height else None
+        fields = _read_envelopes(_lines(objects)) if objects.height else None
     except pl.exceptions.PolarsError:
         fields = None
     if fields is None or fields.height != objects.height:
@@ -224,16 +256,28 @@ def decode(records: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         objects = objects.with_columns(reason=pl.Series(reasons, dtype=S))
         rejected = pl.concat([rejected, objects.filter(pl.col("reason").is_not_null())])
         objects = objects.filter(pl.col("reason").is_null()).drop("reason")
-        fields = pl.read_ndjson(_lines(objects), schema=ENVELOPE) if objects.height else None
+        fields = _read_envelopes(_lines(objects)) if objects.height else None
     if fields is None:
         fields = pl.DataFrame(schema=ENVELOPE)
     return pl.concat([objects, fields], how="horizontal"), rejected
 
 
-def _lines(objects: pl.DataFrame) -> bytes:
+def _lines(objects: pl.DataFrame) -> str:
     """The records as NDJSON (CR/LF inside a pretty-printed record are whitespace)."""
     joined = pl.col("raw").str.replace_all(r"[\r\n]", " ").str.join("\n")
-    return objects.select(joined).item().encode()
+    return objects.select(joined).item()
+
+
+# envelope fields holding a nested object as JSON text
+JSON_FIELDS = ("requestParameters", "responseElements", "additionalEventData",
+               "serviceEventDetails")
+
+
+def _read_envelopes(ndjson: str) -> pl.DataFrame:
+    """The ``ENVELOPE`` fields of NDJSON records, backslashes intact (``protect_backslashes``)."""
+    ndjson, protected = protect_backslashes(ndjson)
+    fields = pl.read_ndjson(ndjson.encode(), schema=ENVELOPE)
+    return restore_frame(fields, JSON_FIELDS) if protected else fields
 
 
 def _invalid_reason(text: str) -> str | None:
@@ -455,34 +499,135 @@ def catalogued_actions() -> list[str]:
     return entries.get_column("action").str.to_lowercase().unique().to_list()
 
 
-def quarantine_rows(rejected: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
-    """Rejected records as quarantine rows (``line`` holds the record index or line)."""
+def quarantine_rows(rejected: pl.DataFrame, ctxs: Sequence[FileContext]) -> pl.DataFrame:
+    """Rejected records as quarantine rows (``line`` holds the record index or line), with
+    ``BATCH_FILE``."""
+    displays = pl.Series([ctx.display for ctx in ctxs], dtype=S)
     return rejected.select(
-        file=pl.lit(ctx.display),
+        file=pl.lit(displays).gather(pl.col(BATCH_FILE)),
         line=pl.col("pos").cast(pl.Int64),
         format=pl.lit("cloudtrail"),
         reason=pl.col("reason"),
         raw=pl.col("raw"),
-    ).cast(QUARANTINE_SCHEMA)
+        **{BATCH_FILE: pl.col(BATCH_FILE)},
+    ).cast({**QUARANTINE_SCHEMA, BATCH_FILE: pl.Int64})
+
+
+def is_digest(body: str) -> bool:
+    """A CloudTrail digest file (integrity hashes of log files), not records."""
+    head = body[:4096].encode()
+    return all(key in head for key in DIGEST_KEYS) and b'"eventName"' not in head
 
 
 def read(text: str, ctx: FileContext) -> Parsed:
     """Parse any CloudTrail container into events (see the module docstring)."""
-    body = text.strip()
-    head = body[:4096].encode()
-    if all(key in head for key in DIGEST_KEYS) and b'"eventName"' not in head:
-        return Parsed(events=empty_events(), records=0, notes=[DIGEST_NOTE])
-    fields = _fast_records(body)
-    if fields is not None:
-        rejected = pl.DataFrame(schema={"pos": pl.Int64, "raw": S, "reason": S})
-    else:
-        try:
-            records = record_texts(body)
-        except pl.exceptions.PolarsError as exc:
-            raise InputError(ctx.path, f"not a CloudTrail JSON document ({exc})") from None
-        if records.get_column("raw").str.contains(r'"(CloudTrailEvent|detail-type)"').any():
-            records = records.with_columns(raw=unwrap(pl.col("raw")))
-        fields, rejected = decode(records)
+    batch = read_batch([text], [ctx])
+    return Parsed(
+        events=batch.events.drop(BATCH_FILE),
+        records=batch.records[0],
+        quarantine=batch.quarantine.drop(BATCH_FILE),
+        notes=batch.notes[0],
+    )
+
+
+def read_batch(texts: Sequence[str], ctxs: Sequence[FileContext]) -> BatchParsed:
+    """Parse several files as ``read`` would each: compact S3 files decoded in one NDJSON pass,
+    other containers one by one, then one mapping pass over all records (file order kept)."""
+    notes: list[list[str]] = [[] for _ in texts]
+    lines: dict[int, str] = {}  # file index -> its records as NDJSON (compact S3 files)
+    parts: list[pl.DataFrame] = []
+    rejected_parts: list[pl.DataFrame] = []
+
+    def slow(index: int) -> pl.DataFrame:
+        fields, rejected = slow_records(texts[index].strip(), ctxs[index])
+        rejected_parts.append(rejected.with_columns(file_column(index)))
+        return fields.with_columns(file_column(index))
+
+    for index, text in enumerate(texts):
+        body = text.strip()
+        if is_digest(body):
+            notes[index].append(DIGEST_NOTE)
+            continue
+        fast = fast_lines(body)
+        if fast is not None:
+            lines[index] = fast
+        else:
+            parts.append(slow(index))
+    decoded = decode_fast(lines) if lines else None
+    if decoded is not None:
+        parts.append(decoded)
+    elif lines:  # a split went wrong: decode each file alone, the failing ones the slow way
+        for index in list(lines):
+            decoded = decode_fast({index: lines[index]})
+            if decoded is None:
+                del lines[index]
+                decoded = slow(index)
+            parts.append(decoded)
+    fields = pl.concat(parts, how="diagonal") if parts else pl.DataFrame(schema=RECORD_FIELDS)
+    if len(parts) > 1:
+        fields = fields.sort(BATCH_FILE, "pos", maintain_order=True)
+    rejected = (
+        pl.concat(rejected_parts, how="diagonal_relaxed") if rejected_parts
+        else pl.DataFrame(schema=REJECTED)
+    )
+    events, fields, rejected = map_records(fields, rejected, lines, ctxs)
+    quarantine = quarantine_rows(rejected.sort(BATCH_FILE, "pos"), ctxs)
+    counts = dict(
+        pl.concat([events.get_column(BATCH_FILE), quarantine.get_column(BATCH_FILE)])
+        .value_counts()
+        .iter_rows()
+    )
+    if fields.get_column("eventTime").null_count():
+        missing = fields.group_by(BATCH_FILE).agg(pl.col("eventTime").null_count())
+        for index, count in missing.iter_rows():
+            if count:
+                notes[index].append(
+                    f"{count} records have no eventTime: time taken from the shipper's @timestamp"
+                )
+    return BatchParsed(
+        events=events,
+        quarantine=quarantine,
+        records=[counts.get(index, 0) for index in range(len(texts))],
+        notes=notes,
+    )
+
+
+def file_column(index: int) -> pl.Expr:
+    """The ``BATCH_FILE`` column of one file's rows."""
+    return pl.lit(index, dtype=pl.Int64).alias(BATCH_FILE)
+
+
+def slow_records(body: str, ctx: FileContext) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Any container, record by record (``record_texts``, ``unwrap``, ``decode``)."""
+    try:
+        records = record_texts(body)
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(ctx.path, f"not a CloudTrail JSON document ({exc})") from None
+    if records.get_column("raw").str.contains(r'"(CloudTrailEvent|detail-type)"').any():
+        records = records.with_columns(raw=unwrap(pl.col("raw")))
+    return decode(records)
+
+
+def fast_raw(rows: pl.DataFrame, lines: dict[int, str]) -> pl.DataFrame:
+    """``raw`` filled in for rows of compact S3 files (their decode leaves it null)."""
+    missing = pl.col("raw").is_null() & pl.col(BATCH_FILE).is_in(list(lines))
+    if rows.is_empty() or not lines or not rows.select(missing.any()).item():
+        return rows
+    split: dict[int, list[str]] = {}
+    raws = []
+    for index, pos, raw in rows.select(BATCH_FILE, "pos", "raw").iter_rows():
+        if raw is None and index in lines:
+            raw = split.setdefault(index, lines[index].split("\n"))[pos - 1]
+        raws.append(raw)
+    return rows.with_columns(raw=pl.Series(raws, dtype=S))
+
+
+def map_records(
+    fields: pl.DataFrame, rejected: pl.DataFrame, lines: dict[int, str],
+    ctxs: Sequence[FileContext],
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Events (with ``BATCH_FILE``) of the decoded records, the records kept, and all rejected
+    ones (records without a usable eventName or time join those ``decode`` rejected)."""
     stamp = pl.coalesce(pl.col("eventTime"), pl.col("@timestamp"))
     time = pl.coalesce(
         stamp.str.to_datetime(TIME_FORMAT, time_zone="UTC", strict=False),
@@ -507,34 +652,30 @@ def read(text: str, ctx: FileContext) -> Parsed:
     if fields.get_column("_reason").null_count() < fields.height:
         bad = fields.filter(pl.col("_reason").is_not_null())
         rejected = pl.concat(
-            [rejected, bad.select("pos", "raw", reason=pl.col("_reason"))], how="vertical_relaxed"
+            [rejected, bad.select(BATCH_FILE, "pos", "raw", reason=pl.col("_reason"))],
+            how="diagonal_relaxed",
         )
         fields = fields.filter(pl.col("_reason").is_null())
+    rejected = fast_raw(rejected, lines)
     fields = pl.concat([fields, request_fields(fields.get_column("statement"))],
                        how="horizontal")
     position = pl.col("pos").cast(S)
+    per_file = pl.col(BATCH_FILE)
+    displays = pl.Series([ctx.display + ":" for ctx in ctxs], dtype=S)
+    digests = pl.Series([ctx.digest + ":" for ctx in ctxs], dtype=S)
     events = (
         fields.lazy()
         .with_columns(
             _category=category(fields),
-            _raw_ref=pl.lit(ctx.display + ":") + position,
-            _fallback_id=pl.lit(ctx.digest + ":") + position,  # no eventID: digest + position
+            _raw_ref=pl.lit(displays).gather(per_file) + position,
+            _fallback_id=pl.lit(digests).gather(per_file) + position,  # no eventID
         )
-        .select(**MAPPING)
+        .select(**MAPPING, **{BATCH_FILE: per_file})
         .collect()
     )
     if events.get_column("action").str.to_lowercase().is_in(catalogued_actions()).any():
         events = apply_catalogue(events, "aws", service="event_source")
-    events = events.drop("event_source")
-    quarantine = quarantine_rows(rejected.sort("pos"), ctx)
-    notes = []
-    if events.height and fields.get_column("eventTime").null_count():
-        notes.append(
-            f"{fields.get_column('eventTime').null_count()} records have no eventTime: "
-            "time taken from the shipper's @timestamp"
-        )
-    return Parsed(events=events, records=events.height + quarantine.height,
-                  quarantine=quarantine, notes=notes)
+    return events.drop("event_source"), fields, rejected
 
 
 register(
@@ -547,5 +688,6 @@ register(
         "read s3://audit-logs/AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/",
         layer="infrastructure",
         priority=20,
+        read_batch=read_batch,
     )
 )

@@ -130,10 +130,8 @@ _BIGQUERY_HEADER = re.compile(rb"^[^\n]*\bprotopayload_auditlog\.methodName\b")
 def detect(head: bytes) -> bool:
     """A LogEntry JSON container with AuditLog payloads, or a BigQuery export CSV header."""
     text = head.lstrip()
-    if _BIGQUERY_HEADER.match(text) and not text.startswith((b"{", b"[")):
-        return True
-    if not text.startswith((b"{", b"[")):
-        return False  # rubydebug dumps, text logs
+    if not text.startswith((b"{", b"[")):  # first: the header regex is slow on a long JSON line
+        return bool(_BIGQUERY_HEADER.match(text))  # else rubydebug dumps, text logs
     if _ENTRY_KEYS.search(head):
         return True
     return all(p.search(head) for p in _ENVELOPE_KEYS) and b"cloudaudit.googleapis.com" in head

@@ -27,9 +27,52 @@ def escape_controls(texts: pl.Series) -> pl.Series:
     return texts
 
 
+# Polars re-serialises a nested value read as String without escaping backslashes (quotes are
+# escaped): `{"p": "C:\\temp"}` comes back as `{"p": "C:\temp"}`, which decodes to a TAB, and
+# `"x\\"` ends in `\"`, which is no longer JSON. An escaped backslash is swapped for a
+# private-use character before Polars reads the text, and put back afterwards: escaped inside
+# the JSON texts of nested values, plain in decoded strings.
+SENTINEL = "\ue000"
+
+
+def protect_backslashes(text: str) -> tuple[str, bool]:
+    """``text`` with each escaped backslash (two characters, left to right) replaced by
+    ``SENTINEL``, and whether anything was replaced (never when the text holds the sentinel,
+    raw or escaped)."""
+    if "\\\\" not in text or SENTINEL in text or "\\ue000" in text.lower():
+        return text, False
+    return text.replace("\\\\", SENTINEL), True
+
+
+def restore_backslashes(expr: pl.Expr, dtype: pl.DataType, *, as_json: bool) -> pl.Expr:
+    """Undo ``protect_backslashes`` in a decoded column: JSON texts get ``\\\\`` back, decoded
+    strings one backslash; structs and lists are walked."""
+    if dtype == pl.String:
+        return expr.str.replace_all(SENTINEL, "\\\\" if as_json else "\\", literal=True)
+    if isinstance(dtype, pl.Struct):
+        fields = [
+            restore_backslashes(expr.struct.field(f.name), f.dtype, as_json=as_json).alias(f.name)
+            for f in dtype.fields
+        ]
+        return pl.when(expr.is_null()).then(None).otherwise(pl.struct(fields))
+    if isinstance(dtype, pl.List):
+        return expr.list.eval(restore_backslashes(pl.element(), dtype.inner, as_json=as_json))
+    return expr
+
+
+def restore_frame(frame: pl.DataFrame, json_columns: tuple[str, ...] = ()) -> pl.DataFrame:
+    """``restore_backslashes`` over every column; ``json_columns`` hold JSON texts."""
+    return frame.with_columns(
+        restore_backslashes(pl.col(name), dtype, as_json=name in json_columns).alias(name)
+        for name, dtype in frame.schema.items()
+        if dtype == pl.String or isinstance(dtype, pl.Struct | pl.List)
+    )
+
+
 def list_texts(document: str, key: str) -> pl.Series | None:
     """The elements of the document's top-level list ``key`` as JSON texts, or None when the
     document has no such list (or is not one JSON object)."""
+    document, protected = protect_backslashes(document)
     try:
         frame = pl.read_ndjson(one_line(document), schema={key: pl.List(pl.String)})
     except pl.exceptions.PolarsError:
@@ -38,7 +81,11 @@ def list_texts(document: str, key: str) -> pl.Series | None:
         return None
     if frame.item().len() == 0:
         return pl.Series(key, [], dtype=pl.String)
-    return escape_controls(frame.get_column(key).explode())
+    texts = escape_controls(frame.get_column(key).explode())
+    if protected:
+        texts = texts.to_frame().select(
+            restore_backslashes(pl.col(key), pl.String, as_json=True)).to_series()
+    return texts
 
 
 def is_json(text: str) -> bool:
