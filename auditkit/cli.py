@@ -125,11 +125,34 @@ def _unreadable(result) -> int:
     return 0
 
 
+def _ingest_streaming(args: argparse.Namespace):
+    """A large PostgreSQL log to Parquet in bounded memory, or None when the file is not one
+    (the result is the same as ``_load``'s; see ``auditkit.sources.pg_stream``)."""
+    if not args.output or Path(args.output).suffix != ".parquet" or len(args.paths) != 1:
+        return None
+    from auditkit.identity import load_identity_map
+    from auditkit.sources import pg_stream
+
+    if not pg_stream.streamable(args.paths[0], args.format):
+        return None
+    try:
+        return pg_stream.ingest(
+            args.paths[0], args.output, format=args.format, pg_prefix=args.pg_prefix,
+            tz=args.tz, tz_abbrevs=_abbrevs(args.tz_abbrev), classification=args.classification,
+            identity_map=load_identity_map(args.identity_map) if args.identity_map else None,
+            progress=args.progress or sys.stderr.isatty(),
+        )
+    except pg_stream.NotStreamable:
+        return None
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
-    result = _load(args)
+    streamed = _ingest_streaming(args)
+    result = streamed or _load(args)
     if args.output:
         output = Path(args.output)
-        _write_frame(result.events, output)
+        if streamed is None:
+            _write_frame(result.events, output)
         quarantine = output.with_name(output.name.replace(output.suffix, "") +
                                       ".quarantine" + output.suffix)
         _write_frame(result.quarantine, quarantine)

@@ -65,12 +65,14 @@ def sensitivity(analysis: pl.DataFrame, classification: Classification) -> pl.Ex
 DIALECT_DEFAULT_SCHEMA: dict[str, str | None] = {"postgres": "public", "mysql": None}
 
 
-def analyze_sql(events: pl.DataFrame, classification: Classification | None = None
-                ) -> pl.DataFrame:
+def analyze_sql(events: pl.DataFrame, classification: Classification | None = None,
+                cache: dict | None = None) -> pl.DataFrame:
     """Join SQL analysis onto events.
 
     sqlglot runs once per distinct literal-normalized statement (per dialect and default
     schema), never per event: a million executions of one prepared statement cost one parse.
+    ``cache`` (a dict the caller keeps) carries analyses from one call to the next, for events
+    enriched in parts (``auditkit.sources.pg_stream``).
     """
     classification = classification or load_classification()
     dialect = (
@@ -90,6 +92,9 @@ def analyze_sql(events: pl.DataFrame, classification: Classification | None = No
     for (name, schema), distinct in units.group_by("_dialect", "_schema"):
         distinct = distinct.with_columns(_key=literal_key(pl.col("statement")))
         representatives = distinct.unique("_key", keep="first", maintain_order=True)
+        known = cache.get((name, schema)) if cache is not None else None
+        if known is not None:
+            representatives = representatives.join(known.select("_key"), on="_key", how="anti")
         analysis = sql.analyze_frame(
             representatives.get_column("statement"), dialect=name, default_schema=schema
         )
@@ -97,6 +102,10 @@ def analyze_sql(events: pl.DataFrame, classification: Classification | None = No
         by_key = representatives.select("statement", "_key").join(
             analysis, on="statement", how="inner"
         ).drop("statement")
+        if cache is not None:
+            if known is not None:
+                by_key = pl.concat([known, by_key], how="vertical_relaxed")
+            cache[(name, schema)] = by_key
         analyses.append(distinct.join(by_key, on="_key", how="left").drop("_key"))
     if analyses:
         joined = events.join(
@@ -114,7 +123,8 @@ def analyze_sql(events: pl.DataFrame, classification: Classification | None = No
     return joined.drop("_dialect", "_schema")
 
 
-def enrich(events: pl.DataFrame, classification: Classification | None = None) -> pl.DataFrame:
+def enrich(events: pl.DataFrame, classification: Classification | None = None,
+           cache: dict | None = None) -> pl.DataFrame:
     """Events with the derived columns of ``DERIVED_SCHEMA`` (plus ``sql_category``/``is_export``).
 
     Category and action that a source left null come from SQL analysis (a failed statement the
@@ -123,7 +133,7 @@ def enrich(events: pl.DataFrame, classification: Classification | None = None) -
     own per-object rows remain recognisable).
     """
     classification = classification or load_classification()
-    analysed = analyze_sql(events, classification)
+    analysed = analyze_sql(events, classification, cache)
     empty = pl.lit([], pl.List(pl.String))
     enriched = analysed.with_columns(
         objects_read=pl.col("objects_read").fill_null(empty),

@@ -281,20 +281,22 @@ def audit_events(entries: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
 AUDIT_MESSAGE = r"^(?:[0-9A-Z]{5}: )?AUDIT: "
 
 
+def entries_to_events(entries: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
+    """Events of whole processes' entries: AUDIT records and the server's own entries."""
+    is_audit = pl.col("message").str.contains(AUDIT_MESSAGE)
+    entries = entries.with_columns(message=pl.col("message").str.replace(r"^\d{5}: ", ""))
+    audit = audit_events(entries.filter(is_audit), ctx)
+    plain = plain_events(entries.filter(~is_audit), ctx).with_columns(
+        _stmt_text=pl.col("statement")
+    )
+    return correlate_outcomes(pl.concat([audit, plain], how="diagonal_relaxed"))
+
+
 def read(text: str, ctx: FileContext) -> Parsed:
     """Read a PostgreSQL log holding pgaudit records (and the server's own entries)."""
     framed = read_entries(text, ctx.display, ctx.pg_prefix)
-
-    def to_events(entries: pl.DataFrame) -> pl.DataFrame:
-        is_audit = pl.col("message").str.contains(AUDIT_MESSAGE)
-        entries = entries.with_columns(message=pl.col("message").str.replace(r"^\d{5}: ", ""))
-        audit = audit_events(entries.filter(is_audit), ctx)
-        plain = plain_events(entries.filter(~is_audit), ctx).with_columns(
-            _stmt_text=pl.col("statement")
-        )
-        return correlate_outcomes(pl.concat([audit, plain], how="diagonal_relaxed"))
-
-    return to_parsed(framed, events_by_process(framed, ctx, to_events), ctx)
+    events = events_by_process(framed, ctx, lambda entries: entries_to_events(entries, ctx))
+    return to_parsed(framed, events, ctx)
 
 
 _AUDIT_HEAD = re.compile(rb"AUDIT: (?:SESSION|OBJECT),\d+,\d+,")

@@ -333,14 +333,32 @@ def events_by_process(
     mapped: list[pl.DataFrame] = []
     unreadable_times = 0
     while groups:
-        group = session_columns(entry_times(groups.pop(0), ctx))
-        unreadable_times += group.get_column("time").null_count()
-        mapped.append(to_events(group))
-        del group
+        events, unreadable = map_processes(groups.pop(0), ctx, to_events)
+        unreadable_times += unreadable
+        mapped.append(events)
+        del events
     if unreadable_times:
         framed.notes.append(f"{unreadable_times} entries with an unreadable time")
     events = pl.concat(mapped, how="diagonal_relaxed") if len(mapped) > 1 else mapped[0]
     return events.sort("_line", "_sub", nulls_last=False, maintain_order=True)
+
+
+def map_processes(
+    entries: pl.DataFrame,
+    ctx: FileContext,
+    to_events: Callable[[pl.DataFrame], pl.DataFrame],
+) -> tuple[pl.DataFrame, int]:
+    """Events of the entries of whole processes (in file order), and how many entries had an
+    unreadable time."""
+    group = session_columns(entry_times(entries, ctx))
+    unreadable = group.get_column("time").null_count()
+    return to_events(group), unreadable
+
+
+def entries_to_events(entries: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
+    """The postgres source's mapping of whole processes' entries (see ``events_by_process``)."""
+    events = plain_events(entries, ctx).with_columns(_stmt_text=pl.col("statement"))
+    return correlate_outcomes(events)
 
 
 def to_parsed(framed: Entries, events: pl.DataFrame, ctx: FileContext) -> Parsed:
@@ -354,12 +372,8 @@ def to_parsed(framed: Entries, events: pl.DataFrame, ctx: FileContext) -> Parsed
 def read(text: str, ctx: FileContext) -> Parsed:
     """Read a PostgreSQL server log (stderr with any prefix, csvlog or jsonlog)."""
     framed = read_entries(text, ctx.display, ctx.pg_prefix)
-
-    def to_events(entries: pl.DataFrame) -> pl.DataFrame:
-        events = plain_events(entries, ctx).with_columns(_stmt_text=pl.col("statement"))
-        return correlate_outcomes(events)
-
-    return to_parsed(framed, events_by_process(framed, ctx, to_events), ctx)
+    events = events_by_process(framed, ctx, lambda entries: entries_to_events(entries, ctx))
+    return to_parsed(framed, events, ctx)
 
 
 def detect(head: bytes) -> bool:
