@@ -61,6 +61,7 @@ __all__ = [
 ]
 
 SEED = 20261102
+SIDE_SEED = 20261113  # the gateway's traffic and the bypass (see _Session.extra)
 DEFAULT_PREFIX = "%m [%p] %q%u@%d "  # Debian/Ubuntu packaging default
 CONTAINERS = {"stderr": ".log", "csvlog": ".csv", "jsonlog": ".json"}
 WEEK = [date(2026, 11, d) for d in range(2, 9)]
@@ -584,6 +585,11 @@ PEOPLE = {
         "src_ip": "10.0.1.5, 10.0.1.6",
         "client_app": "shop-api",
     },
+    "bytebase": {
+        "role": "data-source role of the Bytebase gateway (runs the people's SQL Editor queries)",
+        "src_ip": "10.0.3.10",
+        "client_app": "bytebase",
+    },
 }
 
 _FIRST = [
@@ -661,8 +667,12 @@ class _Session:
         hba_line: int = HBA_ALL_LINE,
         method: str = "scram-sha-256",
         person: str | None = None,
+        extra: bool = False,
     ) -> None:
         self.w = world
+        # built from the side random stream (gateway traffic, the shared-account bypass): kept
+        # out of the main stream's pid/slot draws so the rest of the week stays byte-identical
+        self.extra = extra
         self.start = start
         self.user = user
         self.database = database
@@ -1425,6 +1435,49 @@ class _Story:
                                 compound=d == date(2026, 11, 5))  # fmt: skip
             getattr(self, f"day_{d.day:02d}")(d)
             self.app_day(d, pools, incidents)
+        main = self.w.rng
+        self.w.rng = random.Random(SIDE_SEED)  # the side stream: see _Session.extra
+        try:
+            self.gateway_week()
+            self.shared_account_bypass()
+        finally:
+            self.w.rng = main
+
+    # -- the Bytebase gateway and the bypass (side random stream) ----------------------------
+    def gateway_week(self) -> None:
+        """db1's side of every query the people run through Bytebase (samplegen_bytebase)."""
+        from auditkit import samplegen_bytebase as bb
+
+        rng = self.w.rng
+        done = self.w.facts.setdefault("gateway", {})
+        for item in bb.plan():
+            if item["kind"] != "query":
+                continue
+            s = _Session(self.w, item["time"] + _ms(rng.uniform(2.5, 9.0)), bb.ROLE,
+                         item["database"], bb.HOST, bb.APP, extra=True)  # fmt: skip
+            t = s.connect()
+            dur = rng.uniform(1.5, 90.0)
+            t = s.select(t + _ms(rng.uniform(0.3, 1.5)), item["engine_statement"],
+                         item["tables"], item["rows"], dur_ms=dur)  # fmt: skip
+            done[item["id"]] = {"audit_time": s.records[-1][0].time, "done": t, "engine_ms": dur}
+            s.disconnect(t + _ms(rng.uniform(0.4, 3.0)))
+
+    def shared_account_bypass(self) -> None:
+        """11-06 night: app_user (shop-api's account) with psql from dave's home address."""
+        from auditkit import samplegen_bytebase as bb
+
+        s = _Session(self.w, _at(date(2026, 11, 6), 2, 44, 12.418), "app_user", "billing",
+                     bb.NIGHT_IP, "psql", extra=True)  # fmt: skip
+        t = s.connect()
+        s.idle_tx(2)  # \dt payments.*, \d payments.cards: catalog, not audited
+        sql = "SELECT card_number, cvv FROM payments.cards;"
+        rng = self.w.rng  # not self.think: that draws from the main stream
+        t = s.select(t + timedelta(seconds=rng.uniform(40, 70)), sql, [_T_CARDS], 48_210,
+                     dur_ms=2311.6)  # fmt: skip
+        self.w.facts["bypass"] = {"session": s, "connect_time": s.records[2][0].time,
+                                  "statement": sql, "statement_time": s.records[-1][0].time,
+                                  "rows": 48_210}  # fmt: skip
+        s.disconnect(t + timedelta(seconds=rng.uniform(30, 60)))
 
     def day_02(self, d: date) -> None:
         rng = self.rng
@@ -1616,7 +1669,9 @@ class _Story:
 
 def _finalize(world: _World) -> list[LogEntry]:
     rng = world.rng
-    sessions = sorted(world.sessions, key=lambda s: s.start)
+    every = sorted(world.sessions, key=lambda s: s.start)
+    sessions = [s for s in every if not s.extra]
+    extras = [s for s in every if s.extra]
     # pids: forks of autovacuum workers etc. keep the counter moving between our sessions
     pid = 214_377
     prev = _at(WEEK[0], 0)
@@ -1644,11 +1699,18 @@ def _finalize(world: _World) -> list[LogEntry]:
                 s.slot = top
         else:
             free.append(s.slot)
+    _place_extras(sessions, extras)
     next_lxid = {slot: 90_000 // slot + rng.randint(0, 999) for slot in range(3, top + 1)}
     for s in sessions:
         for tx in s.txs:
             tx.lxid = next_lxid[s.slot]
             next_lxid[s.slot] += 1
+    for s in extras:
+        next_lxid.setdefault(s.slot, 90_000 // s.slot)
+        for tx in s.txs:
+            tx.lxid = next_lxid[s.slot]
+            next_lxid[s.slot] += 1
+    sessions = sorted(every, key=lambda s: s.start)
     # xids in the order the transactions first wrote
     all_txs = [tx for s in sessions for tx in s.txs]
     writers = sorted(
@@ -1674,6 +1736,25 @@ def _finalize(world: _World) -> list[LogEntry]:
     entries += _checkpoints(world, writers)
     entries.sort(key=lambda e: (e.time, e.pid, e.session_line_num))
     return entries
+
+
+def _place_extras(sessions: list[_Session], extras: list[_Session]) -> None:
+    """pid and backend slot of the side-stream sessions, after the main ones got theirs: the pid
+    just after the previous session's (free among those running), the lowest slot free."""
+    side = random.Random(SIDE_SEED + 1)
+    placed: list[_Session] = []
+    used = {m.pid for m in sessions}
+    for s in extras:
+        before = [m.pid for m in (*sessions, *placed) if m.start <= s.start]
+        pid = max(before, default=214_377) + 1 + side.randint(0, 2)
+        while pid in used:  # never two sessions with one pid in the week
+            pid += 1
+        used.add(pid)
+        s.pid = pid
+        running = [m for m in (*sessions, *placed) if m.start < s.end and s.start < m.end]
+        busy = {m.slot for m in running if m.slot}
+        s.slot = next(n for n in range(3, 1000) if n not in busy)
+        placed.append(s)
 
 
 def _lsn(v: int) -> str:
@@ -2038,6 +2119,13 @@ _README_PEOPLE = [
         "`$n` parameters, redeployed nightly at 23:59:50)",
         "10.0.1.5, 10.0.1.6",
         "shop-api",
+    ),
+    (
+        "bytebase",
+        "the Bytebase gateway's data-source role: the queries alice, dave and bob run in its SQL "
+        "Editor, one connection each (see the Bytebase section)",
+        "10.0.3.10",
+        "bytebase",
     ),
 ]
 

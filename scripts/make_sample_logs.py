@@ -25,7 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from auditkit import samplegen, samplegen_cloud, samplegen_mariadb  # noqa: E402
+from auditkit import (  # noqa: E402
+    samplegen,
+    samplegen_bytebase,
+    samplegen_cloud,
+    samplegen_mariadb,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, n in samplegen_mariadb.write_sample_logs(out).items():
             print(f"{out / name}\t{n} records")
         for name, n in samplegen_cloud.write_sample_logs(out).items():
+            print(f"{out / name}\t{n} records")
+        for name, n in samplegen_bytebase.write_sample_logs(out).items():
             print(f"{out / name}\t{n} records")
         print(f"{out / 'README.md'}")
         return 0

@@ -101,8 +101,8 @@ def test_run_executes_a_notebook_with_parameters(tmp_path, capsys):
             "-p", "tz", "UTC", "-p", "output_dir", str(tmp_path), "-o", str(out)]
     assert main(args) == 0
     assert capsys.readouterr().out.strip() == str(out)
-    # PostgreSQL week 2,698 + MariaDB reports-db 442 + CloudTrail 35
-    assert "3,175 events" in out.read_text()
+    # PostgreSQL week 3,717 + MariaDB reports-db 442 + CloudTrail 35 + Bytebase 202
+    assert "4,396 events" in out.read_text()
 
 
 def test_run_reports_a_missing_notebook_in_one_line(tmp_path, capsys):

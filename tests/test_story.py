@@ -85,3 +85,20 @@ def test_index_links_both_pages(report):
     html = index.read_text()
     assert "overview.html" in html and "who_accessed_what.html" in html
     assert (out / "manifest.json").exists()
+
+
+def test_coverage_and_person_pages_tell_the_shared_account_bypass(report):
+    from auditkit.samplegen_bytebase import expected_story as gateway_story
+
+    out, index = report
+    html = index.read_text()
+    assert "coverage_gaps.html" in html and "person_timeline.html" in html
+    bypass = gateway_story()["bypass"]
+    rows = pl.read_csv(out / "bypasses.csv").filter(pl.col("actor") == bypass["actor"])
+    assert rows.select("src_ip", "client_app", "database", "person").rows() == [
+        (bypass["src_ip"], "psql", bypass["database"], bypass["likely_person"])]
+    # the person page defaults to the likely person of the most severe bypass: his night
+    timeline = pl.read_csv(out / "person_timeline.csv")
+    shared = timeline.filter(pl.col("identities").str.contains(bypass["actor"]))
+    assert shared["statement"].drop_nulls().to_list() == [bypass["statement"]]
+    assert bypass["likely_person"] in (out / "person_timeline.html").read_text()
