@@ -73,6 +73,8 @@ def conform_findings(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Exactly the finding schema's columns, missing ones null; checks severities."""
     if isinstance(frame, pl.LazyFrame):
         frame = frame.collect()
+    if frame.height == 0:  # (selecting only literals would make one row)
+        return empty_findings()
     present = set(frame.columns)
     frame = frame.select(
         (pl.col(name) if name in present else pl.lit(None)).cast(dtype).alias(name)
@@ -111,6 +113,7 @@ def load_settings(path: str | Path | dict[str, Any] | None = None) -> dict[str, 
     settings = _read_yaml(DEFAULT_SETTINGS) if DEFAULT_SETTINGS.exists() else {}
     if path is None:
         return settings
+    _import_detectors()  # so that every detector's name is known
     override = path if isinstance(path, dict) else _read_yaml(path)
     unknown = set(override.get("detectors", {}) or {}) - set(DETECTORS) - set(
         settings.get("detectors", {}) or {}
@@ -125,8 +128,8 @@ class Context:
     """What detectors see: the enriched events, the settings and the detection window.
 
     ``detect_from``: findings are reported only for events at or after it; events before it are
-    the baseline (``None``: the whole span is both, detectors learn from everything before each
-    event).
+    the baseline (``None``: the anomaly detectors learn from the first ``baseline.days`` of the
+    data and compare each day or hour with the person's other days; see ``docs/findings.md``).
     """
 
     events: pl.DataFrame
