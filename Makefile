@@ -23,7 +23,7 @@ test: $(STAMP)
 
 lab: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[notebooks,dev,lab]'
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/explore.ipynb
 
 lint: $(STAMP)
 	$(BIN)/ruff check auditkit tests benchmarks scripts

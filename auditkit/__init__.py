@@ -50,4 +50,8 @@ def access_table(events, classification=None):
     return _access_table(events, classification)
 
 
-__all__ = ["load", "access_table", "__version__"]
+# The explore app (ipywidgets, imported when called). Bound here, after the module is imported,
+# so that ``auditkit.explore`` is the function rather than the module of the same name.
+from auditkit.explore import explore  # noqa: E402
+
+__all__ = ["load", "access_table", "explore", "__version__"]

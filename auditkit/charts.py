@@ -326,3 +326,114 @@ def _common_folder(paths: list[str]) -> str:
     except ValueError:
         return ""
     return os.path.dirname(common) if common in paths else common
+
+
+SEVERITY_COLORS = alt.Scale(
+    domain=["low", "medium", "high"], range=["#9e9e9e", "#ff7f0e", "#d62728"]
+)
+
+
+def findings_timeline(
+    events: pl.DataFrame, findings: pl.DataFrame, max_buckets: int = 300, max_findings: int = 500
+) -> alt.LayerChart | alt.Chart | None:
+    """Events per time bucket (grey bars) with the findings marked: one rule per finding at its
+    time, coloured by severity, the reason in the tooltip (the ``max_findings`` most severe)."""
+    timed = events.filter(pl.col("time").is_not_null())
+    if timed.is_empty() and findings.is_empty():
+        return None
+    counts, label = _per_bucket(timed, [], max_buckets)
+    counts = _with_when(counts)
+    x = time_x(pl.concat([timed["time"], findings["time"].drop_nulls()]))
+    bars = alt.Chart(counts, title=f"Events per {label}, findings marked",
+                     width=TIME_WIDTH).mark_bar(color="#c7c7c7").encode(
+        x=x, y=alt.Y("count:Q", title="events", axis=COUNT_AXIS),
+        tooltip=["when:N", "count:Q"],
+    )
+    if findings.is_empty():
+        return bars
+    rank = pl.col("severity").replace_strict({"high": 0, "medium": 1, "low": 2}, default=3)
+    marks = _with_when(
+        findings.filter(pl.col("time").is_not_null())
+        .sort(rank, "time").head(max_findings)
+        .sort(rank, descending=True)  # drawn last, on top: the most severe
+        .select("time", "severity", "detector", WHO,
+                reason=pl.col("reason").str.slice(0, 200))
+    )
+    base = alt.Chart(marks).encode(
+        x=alt.X("time:T", scale=UTC_SCALE),
+        color=alt.Color("severity:N", scale=SEVERITY_COLORS, title="finding"),
+        tooltip=["when:N", "severity:N", "detector:N", "who:N", "reason:N"],
+    )
+    return alt.layer(
+        bars,
+        base.mark_rule(strokeWidth=1.5, opacity=0.7),
+        base.mark_point(filled=True, size=60).encode(y=alt.value(6)),
+    )
+
+
+def person_timeline_chart(actions: pl.DataFrame, max_points: int = MAX_POINTS
+                          ) -> alt.Chart | None:
+    """One mark per logical action of a timeline (``auditkit.timeline``): time across, the
+    identity it used down (gateway user, database role, cloud session), colour the category,
+    hollow when the engine record was reached around the gateway with no person of its own."""
+    if actions.is_empty():
+        return None
+    marks = _with_when(actions.head(max_points).select(
+        "time", "category", "outcome",
+        identity=pl.col("identities").list.first().str.slice(0, 60),
+        how=pl.col("how").fill_null("-"),
+        sources=pl.col("sources").list.join(" + "),
+        what=pl.coalesce(pl.col("statement").str.slice(0, 160), "action"),
+    ))
+    return alt.Chart(marks, title="Actions by the identity they used", width=TIME_WIDTH).mark_point(
+        filled=True, size=70
+    ).encode(
+        x=time_x(marks["time"]),
+        y=alt.Y("identity:N", title=None, sort=_top(marks, "identity", 50)),
+        color=alt.Color("category:N", scale=CATEGORY_COLORS),
+        shape=alt.Shape("outcome:N"),
+        tooltip=["when:N", "identity:N", "sources:N", "category:N", "outcome:N", "how:N",
+                 "what:N"],
+    )
+
+
+def gateway_share_chart(share: pl.DataFrame) -> alt.Chart | None:
+    """Engine statements per database by path (``auditkit.coverage.gateway_share``): through the
+    gateway, the gateway's own account, direct, or a database the gateway does not front."""
+    if share.is_empty():
+        return None
+    paths = ["gateway", "gateway_account", "direct", "not_fronted"]
+    long = share.select(pl.col("database").fill_null("(none)"), *paths).unpivot(
+        index="database", on=paths, variable_name="path", value_name="statements"
+    ).filter(pl.col("statements") > 0)
+    return alt.Chart(long, title="Engine statements by path", width=TIME_WIDTH).mark_bar().encode(
+        y=alt.Y("database:N", title=None),
+        x=alt.X("statements:Q", stack="normalize", title="share of statements",
+                axis=alt.Axis(format="%")),
+        color=alt.Color("path:N", scale=alt.Scale(
+            domain=paths, range=["#4c9a2a", "#9ecae1", "#d62728", "#c7c7c7"])),
+        tooltip=["database:N", "path:N", "statements:Q"],
+    )
+
+
+def stream_activity_chart(events: pl.DataFrame, max_buckets: int = 200,
+                          max_streams: int = 30) -> alt.Chart | None:
+    """Events per time bucket of each stream (source @ target): a blank stretch in a row is a
+    time that stream recorded nothing (``auditkit.coverage`` says which ones are unusual)."""
+    timed = events.filter(pl.col("time").is_not_null()).with_columns(
+        stream=pl.concat_str(pl.col("source").fill_null("?"), pl.col("target").fill_null(""),
+                             separator="@")
+    )
+    if timed.is_empty():
+        return None
+    keep = _top(timed, "stream", max_streams)
+    counts, label = _per_bucket(timed.filter(pl.col("stream").is_in(keep)), ["stream"],
+                                max_buckets)
+    counts = _with_when(counts)
+    return alt.Chart(counts, title=f"Events per {label} of each stream",
+                     width=TIME_WIDTH).mark_rect().encode(
+        x=time_x(counts["time"]),
+        y=alt.Y("stream:N", title=None, sort=keep),
+        color=alt.Color("count:Q", scale=alt.Scale(type="log", scheme="greens"), title="events"),
+        tooltip=["when:N", "stream:N", "count:Q"],
+    )

@@ -177,7 +177,12 @@ def cmd_findings(args: argparse.Namespace) -> int:
     from auditkit.findings import find
 
     result = _load(args)
-    findings = find(result.events, args.settings,
+    detect_from = None
+    if args.detect_from:
+        from auditkit.report import parse_time
+
+        detect_from = parse_time(args.detect_from)
+    findings = find(result.events, args.settings, detect_from=detect_from,
                     only=args.detector or None)
     if args.output:
         _write_frame(findings, Path(args.output))
@@ -189,27 +194,45 @@ def cmd_findings(args: argparse.Namespace) -> int:
     return _unreadable(result)
 
 
+def _window_env(args: argparse.Namespace) -> dict[str, str]:
+    """``--since/--until`` as the environment :func:`auditkit.report.load_logs` reads."""
+    from auditkit.report import SINCE_ENV, UNTIL_ENV, parse_time
+
+    since, until = parse_time(args.since), parse_time(args.until, end=True)
+    return {SINCE_ENV: since.isoformat() if since else "",
+            UNTIL_ENV: until.isoformat() if until else ""}
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from auditkit.report import run_notebook
+    from auditkit.schedule import dated
 
     params = {name: _param_value(value) for name, value in args.parameters or []}
     if args.parameters_file:
         params = _read_parameters_file(args.parameters_file) | params
-    out = run_notebook(Path(args.notebook), Path(args.output), params)
+    out = run_notebook(Path(args.notebook), dated(args.output), params, env=_window_env(args))
     print(out)
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from auditkit.report import build_report
+    from auditkit.schedule import scheduled_report
 
     params = {name: _param_value(value) for name, value in args.parameters or []}
+    if args.parameters_file:
+        params = _read_parameters_file(args.parameters_file) | params
     for key in ("pg_prefix", "tz", "classification", "format"):
         value = getattr(args, key, None)
         if value is not None and value != "UTC":
             params.setdefault(key, value)
-    index = build_report([str(p) for p in args.paths], Path(args.output), params)
-    print(index)
+    if getattr(args, "identity_map", None):  # for the notebooks that declare it
+        params.setdefault("identity_map", str(Path(args.identity_map).resolve()))
+    done = scheduled_report([str(p) for p in args.paths], args.output, params,
+                            since=args.since, until=args.until, force=args.force)
+    if done.skipped:
+        print(f"auditkit: inputs unchanged since {done.reused_from}: skipped, no notebook run",
+              file=sys.stderr)
+    print(done.index)
     return 0
 
 
@@ -232,6 +255,13 @@ def _param_value(text: str):
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+
+
+def _window(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", metavar="TIME",
+                        help="only events at or after this ISO date/time (UTC unless an offset)")
+    parser.add_argument("--until", metavar="TIME",
+                        help="only events before this ISO date/time; a bare date includes that day")
 
 
 def _read_parameters_file(path: str) -> dict:
@@ -275,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="findings .parquet or .csv (default: CSV on stdout)")
     p.add_argument("--settings", help="YAML of detector settings (merged over the defaults)")
     p.add_argument("--detector", action="append", help="run only this detector (repeatable)")
+    p.add_argument("--detect-from", metavar="TIME",
+                   help="report findings from this UTC time on; earlier events are the baseline "
+                        "(default: the first baseline.days of the data)")
     _common(p)
     p.set_defaults(func=cmd_findings)
 
@@ -283,15 +316,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append",
                    metavar=("NAME", "VALUE"))
     p.add_argument("-f", "--parameters-file", help="YAML file of parameters")
-    p.add_argument("-o", "--output", required=True, help="executed notebook .ipynb")
+    p.add_argument("-o", "--output", required=True,
+                   help="executed notebook .ipynb; {date}, {datetime}, {time} are filled (UTC)")
+    _window(p)
     p.add_argument("--debug", action="store_true")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="run the report notebooks and render an HTML site")
     p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("-o", "--output", required=True,
+                   help="output folder; {date}, {datetime}, {time} are filled (UTC), "
+                        "e.g. 'reports/{date}'")
     p.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append",
                    metavar=("NAME", "VALUE"))
+    p.add_argument("-f", "--parameters-file", help="YAML file of parameters (-p wins)")
+    _window(p)
+    p.add_argument("--force", action="store_true",
+                   help="run the notebooks even when an earlier report had the same inputs")
     _common(p)
     p.set_defaults(func=cmd_report)
 

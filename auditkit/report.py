@@ -5,8 +5,10 @@
 
 A report folder holds, per notebook, the executed ``<name>.ipynb``, the page ``<name>.html`` and
 the full tables behind it as CSV; plus ``manifest.json`` (input hashes, parameters, versions) and
-``index.html``. Pages need no network: charts are inline SVG, code cells are hidden, and every
-piece of log content is HTML-escaped.
+``index.html``. Pages need no network: charts are inline SVG, code cells are hidden, every
+piece of log content is HTML-escaped, and secrets in it (passwords, keys, tokens) are masked in
+pages and CSVs (:mod:`auditkit.redact`). Scheduling (dated folders, skipping unchanged inputs)
+is :mod:`auditkit.schedule`.
 
 This module also holds the helpers the notebooks call (``setup_notebook``, ``load_logs``,
 ``show_table``, ``write_summary``) and, for now, the analysis helpers behind the who-accessed-what
@@ -34,8 +36,13 @@ from auditkit.errors import ReportError
 
 OUTPUT_DIR_ENV = "AUDITKIT_OUTPUT_DIR"
 """Folder for tables and summaries when a notebook gives none (see :func:`output_dir`)."""
+SINCE_ENV, UNTIL_ENV = "AUDITKIT_SINCE", "AUDITKIT_UNTIL"
+"""Time window :func:`load_logs` applies when its caller gives none: how ``--since/--until``
+reach every notebook of a report (see :func:`build_report`)."""
 
-DEFAULT_NOTEBOOKS = ("overview", "who_accessed_what")
+DEFAULT_NOTEBOOKS = (
+    "overview", "who_accessed_what", "anomalies", "coverage_gaps", "person_timeline"
+)
 SUMMARY_FILE = "summary.json"
 TABLE_MAX_ROWS = 50
 CELL_MAX_CHARS = 300
@@ -101,17 +108,59 @@ def load_logs(
     pg_prefix: str | None = None,
     tz: str = "UTC",
     classification: str | None = None,
+    since: str | dt.datetime | None = None,
+    until: str | dt.datetime | None = None,
+    window: bool = True,
 ) -> Any:
-    """``auditkit.load`` over :func:`resolve_paths` of ``logs``; returns its ``ReadResult``."""
+    """``auditkit.load`` over :func:`resolve_paths` of ``logs``; returns its ``ReadResult``.
+
+    Only events with ``since <= time < until`` are kept (a date-only ``until`` includes that
+    day); without them, ``$AUDITKIT_SINCE`` and ``$AUDITKIT_UNTIL`` apply when set.
+    ``window=False`` keeps every event (pages that need the history before the window, such
+    as the anomaly baseline, apply :func:`report_window` themselves).
+    """
     import auditkit  # late: the loader lives above this module
 
-    return auditkit.load(
+    result = auditkit.load(
         resolve_paths(logs),
         format=format,
         pg_prefix=pg_prefix,
         tz=tz,
         classification=classification,
     )
+    if not window:
+        return result
+    since, until = report_window(since, until)
+    if since is not None or until is not None:
+        before = result.events.height
+        result.events = result.events.filter(time_window(since, until))
+        if isinstance(getattr(result, "notes", None), list):
+            result.notes.append(
+                f"time window {since or '…'} to {until or '…'} (UTC, end excluded): "
+                f"{result.events.height:,} of {before:,} events kept"
+            )
+    return result
+
+
+def report_window(
+    since: str | dt.datetime | None = None, until: str | dt.datetime | None = None
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The report's time window: the arguments, else ``$AUDITKIT_SINCE``/``$AUDITKIT_UNTIL``."""
+    return (
+        parse_time(since if since is not None else os.environ.get(SINCE_ENV)),
+        parse_time(until if until is not None else os.environ.get(UNTIL_ENV), end=True),
+    )
+
+
+def time_window(since: dt.datetime | None, until: dt.datetime | None) -> pl.Expr:
+    """``since <= time < until`` (either bound optional); events without a time are dropped
+    when a bound is given."""
+    condition = pl.lit(True)
+    if since is not None:
+        condition &= pl.col("time") >= since
+    if until is not None:
+        condition &= pl.col("time") < until
+    return condition.fill_null(False)
 
 
 def show_table(
@@ -122,7 +171,8 @@ def show_table(
     folder: str | Path | None = None,
 ) -> None:
     """Display the first ``max_rows`` rows as an escaped HTML table and write all rows to
-    ``<name>.csv`` in :func:`output_dir` (or ``folder``), linked from under the table."""
+    ``<name>.csv`` in :func:`output_dir` (or ``folder``), linked from under the table. Secrets
+    in text (passwords, keys) are masked in both (:func:`auditkit.redact.redact`)."""
     from IPython.display import HTML, display
 
     csv_path = Path(folder or output_dir()) / f"{name}.csv"
@@ -171,8 +221,11 @@ def table_html(
     csv_name: str | None = None,
     max_chars: int = CELL_MAX_CHARS,
 ) -> str:
-    """An HTML table of the first ``max_rows`` rows; every cell escaped, long cells cut."""
-    shown = _as_text(frame.head(max_rows), max_chars)
+    """An HTML table of the first ``max_rows`` rows; every cell escaped, secrets masked, long
+    cells cut."""
+    from auditkit.redact import redact
+
+    shown = _as_text(redact(frame.head(max_rows)), max_chars)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in shown.columns)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(v or '')}</td>" for v in row) + "</tr>"
@@ -217,7 +270,11 @@ def _as_text(frame: pl.DataFrame, max_chars: int | None = None) -> pl.DataFrame:
 
 
 def _flat_for_csv(frame: pl.DataFrame) -> pl.DataFrame:
-    """CSV cannot hold nested values: join list columns, keep everything else as is."""
+    """A frame ready for a report's CSV: secrets masked (:func:`auditkit.redact.redact`), and
+    list columns joined as CSV cannot hold nested values; everything else as is."""
+    from auditkit.redact import redact
+
+    frame = redact(frame)
     nested = [n for n, t in frame.schema.items() if isinstance(t, pl.List | pl.Array | pl.Struct)]
     if not nested:
         return frame
@@ -490,15 +547,33 @@ def access_summary(
 # --------------------------------------------------------------------------- run and render
 
 
-def _local_kernel_manager() -> type:
+def _local_kernel_manager(env: dict[str, str] | None = None) -> type:
     """A kernel manager talking to the kernel over local IPC sockets rather than loopback TCP:
-    nothing listens on the network, and the kernel has no reason to warn about it."""
+    nothing listens on the network, and the kernel has no reason to warn about it. ``env`` is
+    added to the kernel's environment.
+
+    Each kernel's sockets get a unique name in the temp folder: by default they are
+    ``kernel-ipc-<n>`` in the current folder, and two runs there at once (a cron job and a
+    person, parallel CI jobs) pick the same ``n`` and read each other's messages."""
+    import tempfile
+    import uuid
+
     from jupyter_client.manager import AsyncKernelManager
+
+    extra_env = dict(env or {})
 
     class LocalKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs: Any) -> None:
             kwargs.setdefault("transport", "ipc")
+            if kwargs["transport"] == "ipc":
+                unique = f"auditkit-kernel-{uuid.uuid4().hex[:16]}"
+                kwargs.setdefault("ip", os.path.join(tempfile.gettempdir(), unique))
             super().__init__(**kwargs)
+
+        async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+            if extra_env:
+                kw["env"] = {**kw.get("env", os.environ), **extra_env}
+            return await super()._async_pre_start_kernel(**kw)
 
     return LocalKernelManager
 
@@ -508,12 +583,15 @@ def run_notebook(
     output: Path,
     parameters: dict[str, Any],
     kernel: str | None = None,
+    *,
+    env: dict[str, str] | None = None,
 ) -> Path:
     """Execute ``notebook`` (a path, or the name of a shipped one) with papermill into
     ``output``; raise :class:`ReportError` naming the notebook and the failing cell.
 
     The kernel runs in the caller's folder, so relative paths in ``parameters`` mean what the
-    caller typed; the shipped notebooks also find their default inputs from anywhere.
+    caller typed; the shipped notebooks also find their default inputs from anywhere. ``env``
+    is added to the kernel's environment (e.g. :data:`SINCE_ENV`).
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -532,7 +610,7 @@ def run_notebook(
             parameters=parameters,
             kernel_name=kernel,
             progress_bar=False,
-            kernel_manager_class=_local_kernel_manager(),
+            kernel_manager_class=_local_kernel_manager(env),
         )
     except PapermillExecutionError as exc:
         first_line = next((s for s in exc.source.splitlines() if s.strip()), "").strip()
@@ -633,12 +711,15 @@ def build_report(
     notebooks: list[str] | None = None,
     *,
     kernel: str | None = None,
+    since: str | dt.datetime | None = None,
+    until: str | dt.datetime | None = None,
 ) -> Path:
     """Run each report notebook over ``paths`` into ``out_dir`` and write the index.
 
     For each notebook name (default: overview, who_accessed_what): ``<name>.ipynb`` (executed),
     ``<name>.html`` and its CSV tables; then ``manifest.json`` and ``index.html``, whose path is
-    returned. ``parameters`` go to every notebook that declares them.
+    returned. ``parameters`` go to every notebook that declares them; the time window
+    ``since``/``until`` to every notebook, through :func:`load_logs`.
     """
     import papermill
 
@@ -653,11 +734,17 @@ def build_report(
     if unknown:
         raise ReportError(f"no report notebook takes parameter(s): {', '.join(sorted(unknown))}")
 
+    window = {
+        key: parsed.isoformat()
+        for key, parsed in (("since", parse_time(since)), ("until", parse_time(until, end=True)))
+        if parsed is not None
+    }
+    env = {SINCE_ENV: window.get("since", ""), UNTIL_ENV: window.get("until", "")}
     pages = []
     for src in sources:
         given = {**parameters, "logs": inputs, "output_dir": str(out_dir)}
         own = {k: v for k, v in given.items() if k in declared[src]}
-        executed = run_notebook(src, out_dir / f"{src.stem}.ipynb", own, kernel=kernel)
+        executed = run_notebook(src, out_dir / f"{src.stem}.ipynb", own, kernel=kernel, env=env)
         page = render_html(executed, out_dir / f"{src.stem}.html")
         summary = _take_summary(out_dir, src.stem)
         pages.append(
@@ -671,7 +758,7 @@ def build_report(
             }
         )
 
-    manifest = write_manifest(out_dir / "manifest.json", inputs, parameters, pages)
+    manifest = write_manifest(out_dir / "manifest.json", inputs, {**parameters, **window}, pages)
     return write_index(out_dir / "index.html", pages, manifest)
 
 
@@ -793,3 +880,74 @@ Input hashes, parameters and versions: <a href="manifest.json">manifest.json</a>
 """
     Path(path).write_text(body, encoding="utf-8")
     return Path(path)
+
+
+# --------------------------------------------------------------------------- findings helpers
+# Used by the anomalies notebook: frames in, frames or HTML out; the detectors live in
+# auditkit.anomalies / auditkit.coverage and run through auditkit.findings.find.
+
+FINDING_EVIDENCE_COLUMNS = ("time", "source", "category", "action", "outcome", "who", "src_ip",
+                            "client_app", "database", "object", "rows", "statement", "error",
+                            "raw_ref")
+
+
+def save_table(frame: pl.DataFrame, name: str) -> Path:
+    """Write ``<name>.csv`` (lists joined) to :func:`output_dir` without displaying it."""
+    path = output_dir() / f"{name}.csv"
+    _flat_for_csv(frame).write_csv(path)
+    return path
+
+
+def findings_list(findings: pl.DataFrame) -> pl.DataFrame:
+    """Findings for reading: severity, time, detector, who, reason, evidence count."""
+    return with_who(findings).select(
+        "severity", "time", "detector", "who", "reason",
+        evidence=pl.col("event_ids").list.len(),
+    )
+
+
+def findings_summary(findings: pl.DataFrame) -> tuple[str, dict[str, int]]:
+    """One line on the findings (for :func:`write_summary`), and their counts by severity."""
+    counts = {name: int((findings["severity"] == name).sum()) for name in ("high", "medium", "low")}
+    counts["findings"] = findings.height
+    detectors = findings["detector"].n_unique() if findings.height else 0
+    text = (
+        f"{findings.height:,} findings from {detectors} detector(s): {counts['high']:,} high, "
+        f"{counts['medium']:,} medium, {counts['low']:,} low"
+        + _span_text(findings["time"].drop_nulls())
+        + "."
+    )
+    return text, counts
+
+
+def show_evidence(
+    events: pl.DataFrame,
+    findings: pl.DataFrame,
+    max_findings: int = 20,
+    max_rows: int = 20,
+    min_severity: str = "medium",
+) -> None:
+    """For each of the first ``max_findings`` findings at ``min_severity`` or above: its reason
+    as a heading and a table of its evidence events (all evidence rows in
+    ``finding_<n>_evidence.csv``)."""
+    from IPython.display import HTML, display
+
+    from auditkit.findings import SEVERITY_RANK, evidence
+
+    shown = findings.with_row_index("finding").filter(
+        pl.col("severity").replace_strict(SEVERITY_RANK, default=0) >= SEVERITY_RANK[min_severity]
+    ).head(max_findings)
+    if shown.is_empty():
+        display(HTML(f"<p><em>No finding at {html.escape(min_severity)} or above.</em></p>"))
+        return
+    rows = evidence(events, shown.drop("finding")).pipe(with_who)
+    numbered = shown.with_row_index("_n")
+    for item in numbered.iter_rows(named=True):  # at most max_findings: display only
+        display(HTML(
+            f"<h3>{item['_n'] + 1}. [{html.escape(item['severity'])}] "
+            f"{html.escape(item['detector'])}</h3><p>{html.escape(item['reason'])}</p>"
+        ))
+        mine = rows.filter(pl.col("finding") == item["_n"]).select(
+            [c for c in FINDING_EVIDENCE_COLUMNS if c in rows.columns]
+        )
+        show_table(mine, f"finding_{item['_n'] + 1}_evidence", max_rows)
