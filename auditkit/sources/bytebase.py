@@ -66,7 +66,7 @@ import polars as pl
 from auditkit.errors import InputError
 from auditkit.schema import QUARANTINE_SCHEMA, extra_json
 from auditkit.sources import FileContext, Parsed, Source, register
-from auditkit.sources.jsontext import is_json_lines, json_lines, one_line
+from auditkit.sources.jsontext import flag, is_json_lines, json_lines, one_line
 
 S = pl.String()
 # Nested objects are decoded as typed structs, never as String: Polars re-serialises an object
@@ -552,11 +552,6 @@ def latency_ms() -> pl.Expr:
     seconds = pl.col("latency").str.strip_suffix("s").cast(pl.Float64, strict=False)
     return pl.coalesce(pl.col("latency_ms").cast(pl.Float64, strict=False), seconds * 1000,
                        pl.col("_result_latency_ms"))
-
-
-def flag(expr: pl.Expr) -> pl.Expr:
-    lowered = expr.str.to_lowercase()
-    return pl.when(lowered == "true").then(True).when(lowered == "false").then(False)
 
 
 def _mapping() -> dict[str, pl.Expr]:

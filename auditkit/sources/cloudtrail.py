@@ -40,6 +40,7 @@ from auditkit.schema import QUARANTINE_SCHEMA, extra_json
 from auditkit.sources import BATCH_FILE, BatchParsed, FileContext, Parsed, Source, register
 from auditkit.sources.catalogue import apply_catalogue, load_catalogue
 from auditkit.sources.jsontext import (
+    flag,
     is_json,
     is_json_lines,
     json_lines,
@@ -426,12 +427,6 @@ def category(fields: pl.DataFrame) -> pl.Expr:
         ["ModifyDBParameterGroup", "ModifyDBClusterParameterGroup"]
     ) & pl.col("statement").str.contains(AUDIT_PARAMETERS).fill_null(False)
     return pl.when(audit_params).then(pl.lit("audit_config")).otherwise(by_rule)
-
-
-def flag(expr: pl.Expr) -> pl.Expr:
-    """A JSON boolean recorded as bool or string: true/false, null when absent."""
-    lowered = expr.str.to_lowercase()
-    return pl.when(lowered == "true").then(True).when(lowered == "false").then(False)
 
 
 def _mapping() -> dict[str, pl.Expr]:

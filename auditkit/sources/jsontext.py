@@ -88,6 +88,12 @@ def list_texts(document: str, key: str) -> pl.Series | None:
     return texts
 
 
+def flag(expr: pl.Expr) -> pl.Expr:
+    """A JSON boolean recorded as bool or string: true/false, null when absent."""
+    lowered = expr.str.to_lowercase()
+    return pl.when(lowered == "true").then(True).when(lowered == "false").then(False)
+
+
 def is_json(text: str) -> bool:
     """Whether ``text`` (one line) is a complete JSON value."""
     try:
