@@ -13,6 +13,9 @@ filled from, in this order (the first that applies wins, nothing is overwritten)
    - ``same_ip`` (session): a named person used the session's client address within
      ``ip_window`` of the session, and nobody else did (``medium``; ``low`` when the address is
      seen with several people over the data, e.g. an office NAT);
+   - ``source_account`` (account): the account's own source names one person for it on
+     some of its events and never another (a Bytebase sign-in names the e-mail behind
+     ``users/101``) (``high``);
    - ``consistent_sessions`` (account): most sessions of an account link to one and the same
      person and none to anybody else (``medium``).
 
@@ -61,7 +64,7 @@ LINK_SCHEMA: dict[str, pl.DataType] = {
     "scope": pl.String(),  # account | session | event | ip
     "key": pl.String(),  # session id (session), event id (event), address (ip), null (account)
     "person": pl.String(),
-    "method": pl.String(),  # map | gateway_statement | same_ip | consistent_sessions
+    "method": pl.String(),  # map, source_account, gateway_statement, same_ip, consistent_sessions
     "confidence": pl.String(),
     "evidence": pl.List(pl.String()),
     "reason": pl.String(),
@@ -440,6 +443,45 @@ def account_links(events: pl.DataFrame, links: pl.DataFrame, min_sessions: int =
     )])
 
 
+def source_account_links(events: pl.DataFrame) -> pl.DataFrame:
+    """``source_account`` links: an account whose own source names one person on some of its
+    events (a Bytebase sign-in says ``users/101`` is ``demo@example.com``) and never another.
+
+    ``events`` carry ``_p0``, the person as the sources gave it. Service accounts, assumed
+    roles and system actors are left out: one person named on one call does not make the
+    account theirs.
+    """
+    personal = ~pl.col("actor_type").is_in(["service_account", "assumed_role", "system"])
+    candidates = events.filter(
+        pl.col("actor").is_not_null() & personal.fill_null(True) & named_person().is_null()
+    )
+    is_named = pl.col("_p0").is_not_null()
+    per_account = candidates.group_by("actor").agg(
+        persons=pl.col("_p0").drop_nulls().unique(),
+        sources=pl.col("source").filter(is_named).unique().sort().str.join(", "),
+        named=is_named.sum(),
+        unresolved=(~is_named).sum(),
+        evidence=pl.col("event_id").filter(is_named).head(MAX_EVIDENCE),
+        time=pl.col("time").filter(is_named).min(),
+    ).filter((pl.col("persons").list.len() == 1) & (pl.col("unresolved") > 0))
+    if per_account.is_empty():
+        return _links([])
+    return _links([per_account.select(
+        account="actor",
+        scope=pl.lit("account"),
+        key=pl.lit(None, pl.String),
+        person=pl.col("persons").list.first(),
+        method=pl.lit("source_account"),
+        confidence=pl.lit("high"),
+        evidence="evidence",
+        reason=pl.format(
+            "{} names {} as {} on {} event(s) and nobody else",
+            "sources", pl.col("persons").list.first(), "actor", "named",
+        ),
+        time="time",
+    )])
+
+
 def _links(frames: list[pl.DataFrame]) -> pl.DataFrame:
     frames = [f.select(pl.col(c).cast(t) for c, t in LINK_SCHEMA.items()) for f in frames]
     if not frames:
@@ -500,7 +542,8 @@ def resolve_identities(
     session_links = ip_links(mapped, ip_window)
     inferred = pl.concat([event_links, session_links])
     links = pl.concat([
-        map_links(events, identity_map), inferred, account_links(mapped, inferred)
+        map_links(events, identity_map), source_account_links(mapped), inferred,
+        account_links(mapped, inferred),
     ])
     applied = links.filter(
         pl.col("confidence").replace_strict(CONFIDENCE_RANK, return_dtype=pl.Int8)

@@ -92,8 +92,8 @@ def logical_actions(
 
 
 # the strongest attribution of an action's events names it
-_HOW_RANK = {"source": 0, "map": 1, "gateway_statement": 2, "same_ip": 3,
-             "consistent_sessions": 4}
+_HOW_RANK = {"source": 0, "map": 1, "source_account": 2, "gateway_statement": 3, "same_ip": 4,
+             "consistent_sessions": 5}
 
 
 def person_timeline(

@@ -107,3 +107,16 @@ def test_masking_decision_of_row_125_is_kept() -> None:
                        .get_column("extra").item())
     assert (login["logged_in_user"], login["caller_ip"]) == ("users/101", "127.0.0.1:64249")
     assert login["actor_from"] == "response"
+
+
+def test_numeric_user_resolved_from_its_sign_in() -> None:
+    """Row 142's sign-in says users/101 is demo@example.com: identity resolution gives its
+    queries that person (source_account, high); users/104 never signs in and stays unnamed."""
+    from auditkit.identity import resolve_identities
+
+    resolution = resolve_identities(parsed(DUMP)[1].events)
+    people = resolution.events.group_by("actor").agg(pl.col("person").unique().sort())
+    assert dict(people.iter_rows()) == {
+        "users/101": ["demo@example.com"], "users/104": [None],
+        "demo@example.com": ["demo@example.com"],
+    }

@@ -248,3 +248,36 @@ def test_session_with_statements_not_from_the_gateway_is_linked_statement_by_sta
     persons = dict(res.events.select("event_id", "person").iter_rows())
     assert persons == {"g1": "alice@shop.example", "p1": "alice@shop.example", "p2": None,
                        "c1": None}
+
+
+def test_an_account_its_source_names_once_is_that_person():
+    """A Bytebase sign-in names the e-mail behind a numeric user id: its queries are theirs."""
+    import datetime as _dt
+
+    from auditkit.identity import resolve_identities
+    from auditkit.schema import EVENT_SCHEMA
+
+    t = _dt.datetime(2026, 1, 1, tzinfo=_dt.timezone.utc)
+    rows = [
+        {"actor": "users/101", "person": "demo@example.com", "actor_type": "gateway_user",
+         "event_id": "login", "source": "bytebase"},
+        {"actor": "users/101", "actor_type": "gateway_user", "event_id": "q1",
+         "source": "bytebase"},
+        {"actor": "users/104", "actor_type": "gateway_user", "event_id": "q2",
+         "source": "bytebase"},
+        # a service account named once (impersonation) is not that person's account
+        {"actor": "sa@p.iam.gserviceaccount.com", "person": "eve@example.com",
+         "actor_type": "service_account", "event_id": "s1", "source": "gcp_audit"},
+        {"actor": "sa@p.iam.gserviceaccount.com", "actor_type": "service_account",
+         "event_id": "s2", "source": "gcp_audit"},
+    ]
+    events = pl.DataFrame([r | {"time": t} for r in rows]).select(
+        (pl.col(c) if c in {"actor", "person", "actor_type", "event_id", "source", "time"}
+         else pl.lit(None)).cast(dt).alias(c) for c, dt in EVENT_SCHEMA.items())
+    res = resolve_identities(events)
+    person = dict(res.events.select("event_id", "person").iter_rows())
+    assert person == {"login": "demo@example.com", "q1": "demo@example.com", "q2": None,
+                      "s1": "eve@example.com", "s2": None}
+    link = res.links.filter(pl.col("method") == "source_account").row(0, named=True)
+    assert link["account"] == "users/101" and link["evidence"] == ["login"]
+    assert link["confidence"] == "high"
