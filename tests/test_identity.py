@@ -257,7 +257,7 @@ def test_an_account_its_source_names_once_is_that_person():
     from auditkit.identity import resolve_identities
     from auditkit.schema import EVENT_SCHEMA
 
-    t = _dt.datetime(2026, 1, 1, tzinfo=_dt.timezone.utc)
+    t = _dt.datetime(2026, 1, 1, tzinfo=_dt.UTC)
     rows = [
         {"actor": "users/101", "person": "demo@example.com", "actor_type": "gateway_user",
          "event_id": "login", "source": "bytebase"},
