@@ -682,7 +682,9 @@ register(
         example="aws cloudtrail create-trail --name org-trail --s3-bucket-name audit-logs; "
         "read s3://audit-logs/AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/",
         layer="infrastructure",
-        priority=20,
+        # early: trails come by the thousand, and the detector accepts only CloudTrail's own
+        # keys outside escaped strings (never GCP, Azure, pg jsonlog or Bytebase JSON)
+        priority=12,
         read_batch=read_batch,
     )
 )

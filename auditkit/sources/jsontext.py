@@ -39,7 +39,7 @@ def protect_backslashes(text: str) -> tuple[str, bool]:
     """``text`` with each escaped backslash (two characters, left to right) replaced by
     ``SENTINEL``, and whether anything was replaced (never when the text holds the sentinel,
     raw or escaped)."""
-    if "\\\\" not in text or SENTINEL in text or "\\ue000" in text.lower():
+    if "\\\\" not in text or SENTINEL in text or "\\ue000" in text or "\\uE000" in text:
         return text, False
     return text.replace("\\\\", SENTINEL), True
 
