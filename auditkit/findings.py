@@ -200,3 +200,82 @@ def evidence(events: pl.DataFrame, findings: pl.DataFrame) -> pl.DataFrame:
         "event_ids"
     ).rename({"event_ids": "event_id"})
     return pairs.join(events, on="event_id", how="inner").sort("finding", "time")
+
+
+INCIDENT_SCHEMA: dict[str, pl.DataType] = {
+    "incident": pl.Int64(),
+    "severity": pl.String(),
+    "start": UTC_TIME,
+    "end": UTC_TIME,
+    "who": pl.List(pl.String()),
+    "addresses": pl.List(pl.String()),
+    "detectors": pl.List(pl.String()),
+    "findings": pl.Int64(),
+    "headline": pl.String(),
+    "event_ids": pl.List(pl.String()),
+}
+
+
+def _bursts(frame: pl.DataFrame, key: str, gap: dt.timedelta) -> pl.Expr:
+    """An id per run of findings with the same ``key`` no more than ``gap`` apart (null keys:
+    each finding alone)."""
+    ordered = frame.select("_i", key, "time").sort(key, "time", nulls_last=True)
+    new_run = (
+        (pl.col(key) != pl.col(key).shift(1)).fill_null(True)
+        | ((pl.col("time") - pl.col("time").shift(1)) > gap).fill_null(True)
+        | pl.col(key).is_null()
+    )
+    runs = ordered.with_columns(_run=new_run.cum_sum()).select("_i", "_run")
+    return pl.col("_i").replace_strict(runs["_i"], runs["_run"], default=None)
+
+
+def incidents(findings: pl.DataFrame, gap: dt.timedelta = dt.timedelta(hours=2)) -> pl.DataFrame:
+    """Findings grouped into incidents: findings of the same person/account, or from the same
+    client address, each within ``gap`` of the next, are one incident (transitively: dave's
+    night as dave, as dave@example.com and as app_user from one address is one incident).
+
+    One row per incident (``INCIDENT_SCHEMA``), most severe first: its span, who, from where,
+    which detectors, how many findings, the reason of its most severe first finding as the
+    headline, and the evidence event ids of all its findings.
+    """
+    if findings.is_empty():
+        return pl.DataFrame(schema=INCIDENT_SCHEMA)
+    frame = findings.with_row_index("_i").with_columns(
+        _who=pl.coalesce("person", "actor"),
+        _ip=pl.col("src_ip").replace(["", "[local]", "local"], None),
+        _rank=pl.col("severity").replace_strict(SEVERITY_RANK, return_dtype=pl.Int8),
+    )
+    frame = frame.with_columns(
+        _by_who=_bursts(frame, "_who", gap), _by_ip=_bursts(frame, "_ip", gap),
+        _id=pl.col("_i"),
+    )
+    # connected components: spread the smallest id over both kinds of runs until stable
+    for _ in range(50):
+        spread = frame.with_columns(_id=pl.col("_id").min().over("_by_who")).with_columns(
+            _id=pl.col("_id").min().over("_by_ip")
+        )
+        if spread["_id"].equals(frame["_id"]):
+            break
+        frame = spread
+    grouped = (
+        frame.sort("_rank", "time", descending=[True, False], nulls_last=True)
+        .group_by("_id", maintain_order=True)
+        .agg(
+            _rank=pl.col("_rank").max(),
+            start=pl.col("time").min(),
+            end=pl.col("time").max(),
+            who=pl.col("_who").drop_nulls().unique(maintain_order=True),
+            addresses=pl.col("_ip").drop_nulls().unique(maintain_order=True),
+            detectors=pl.col("detector").unique(maintain_order=True),
+            findings=pl.len().cast(pl.Int64),
+            headline=pl.col("reason").first(),
+            event_ids=pl.col("event_ids").explode().drop_nulls().unique(maintain_order=True),
+        )
+        .sort(["_rank", "start"], descending=[True, False], nulls_last=True)
+    )
+    return grouped.with_columns(
+        incident=pl.int_range(1, pl.len() + 1, dtype=pl.Int64),
+        severity=pl.col("_rank").replace_strict(
+            {rank: name for name, rank in SEVERITY_RANK.items()}, return_dtype=pl.String
+        ),
+    ).select(list(INCIDENT_SCHEMA))

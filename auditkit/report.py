@@ -906,14 +906,22 @@ def findings_list(findings: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def findings_summary(findings: pl.DataFrame) -> tuple[str, dict[str, int]]:
-    """One line on the findings (for :func:`write_summary`), and their counts by severity."""
+def findings_summary(
+    findings: pl.DataFrame, incidents: pl.DataFrame | None = None
+) -> tuple[str, dict[str, int]]:
+    """One line on the findings (for :func:`write_summary`), and their counts by severity (and
+    incidents, when given)."""
     counts = {name: int((findings["severity"] == name).sum()) for name in ("high", "medium", "low")}
     counts["findings"] = findings.height
+    grouped = ""
+    if incidents is not None:
+        counts["incidents"] = incidents.height
+        high = int((incidents["severity"] == "high").sum())
+        grouped = f" in {incidents.height:,} incident(s) ({high:,} high)"
     detectors = findings["detector"].n_unique() if findings.height else 0
     text = (
-        f"{findings.height:,} findings from {detectors} detector(s): {counts['high']:,} high, "
-        f"{counts['medium']:,} medium, {counts['low']:,} low"
+        f"{findings.height:,} findings from {detectors} detector(s){grouped}: "
+        f"{counts['high']:,} high, {counts['medium']:,} medium, {counts['low']:,} low"
         + _span_text(findings["time"].drop_nulls())
         + "."
     )

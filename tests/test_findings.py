@@ -25,6 +25,7 @@ def _events() -> pl.DataFrame:
 
 @pytest.fixture
 def night_detector(monkeypatch):
+    F._import_detectors()  # the real ones register on first import: not into the test's registry
     monkeypatch.setattr(F, "DETECTORS", {})
 
     @F.detector("night")
@@ -74,3 +75,37 @@ def test_evidence_joins_events(night_detector):
     events = _events()
     ev = F.evidence(events, F.find(events))
     assert ev["event_id"].to_list() == ["e1"] and ev["finding"].to_list() == [0]
+
+
+def _found(rows: list[dict]) -> pl.DataFrame:
+    base = {"detector": "d", "severity": "low", "person": None, "actor": None, "src_ip": None,
+            "reason": "r", "event_ids": []}
+    return F.conform_findings(pl.DataFrame([base | r for r in rows]))
+
+
+def test_incidents_join_findings_by_who_and_by_address():
+    t = dt.datetime(2026, 11, 6, 2, tzinfo=UTC)
+    found = _found([
+        # dave's night: as dave, as app_user from his address, as dave@example.com there too
+        {"time": t, "actor": "dave", "src_ip": "198.51.100.77", "severity": "high",
+         "reason": "dave exported", "event_ids": ["e1"], "detector": "exports"},
+        {"time": t + dt.timedelta(minutes=30), "actor": "app_user", "src_ip": "198.51.100.77",
+         "severity": "high", "event_ids": ["e2"], "detector": "gateway_bypass"},
+        {"time": t + dt.timedelta(minutes=40), "actor": "app_user", "src_ip": "10.0.1.5",
+         "event_ids": ["e3"]},
+        # the same account hours later: another incident
+        {"time": t + dt.timedelta(hours=9), "actor": "app_user", "src_ip": "10.0.1.5",
+         "severity": "medium", "reason": "later", "event_ids": ["e4"]},
+        # a local connection is no shared address
+        {"time": t, "actor": "carol", "src_ip": "[local]", "event_ids": ["e5"]},
+    ])
+    got = F.incidents(found)
+    assert got.schema == pl.Schema(F.INCIDENT_SCHEMA)
+    rows = got.select("severity", "who", "findings", "headline", "event_ids").rows()
+    assert rows == [
+        ("high", ["dave", "app_user"], 3, "dave exported", ["e1", "e2", "e3"]),
+        ("medium", ["app_user"], 1, "later", ["e4"]),
+        ("low", ["carol"], 1, "r", ["e5"]),
+    ]
+    assert got["incident"].to_list() == [1, 2, 3]
+    assert F.incidents(found.head(0)).is_empty()

@@ -178,3 +178,20 @@ def test_normal_activity_raises_no_high_finding(findings):
     ]
     assert not unexplained, [row["reason"] for row in unexplained]
     assert high.height >= 10
+
+
+def test_the_night_is_one_incident_across_identities(findings):
+    """dave's night, as dave, as dave@example.com (cloud, gateway) and as app_user from the
+    same address, is one high incident; carol's password guessing is another."""
+    from auditkit.findings import incidents
+
+    grouped = incidents(findings)
+    night = grouped.filter(pl.col("addresses").list.contains(PG["night_reader"]["src_ip"]))
+    assert night.height == 1
+    row = night.row(0, named=True)
+    assert row["severity"] == "high"
+    assert {"dave", "dave@example.com", "app_user"} <= set(row["who"])
+    assert {"exports", "gateway_bypass", "cloud_risk"} <= set(row["detectors"])
+    guessing = grouped.filter(pl.col("detectors").list.contains("failed_logins"))
+    assert guessing.height == 1 and guessing["who"].to_list() == [["carol"]]
+    assert grouped.height < findings.height / 2
