@@ -178,7 +178,10 @@ def show_table(
     csv_path = Path(folder or output_dir()) / f"{name}.csv"
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     _flat_for_csv(frame).write_csv(csv_path)
-    display(HTML(table_html(frame, max_rows=max_rows, csv_name=csv_path.name)))
+    # a report writes tables beside its page (an absolute folder): link the name; a notebook run
+    # by hand writes them to a folder of its own (``output/``): link that path
+    link = csv_path.name if csv_path.is_absolute() else csv_path.as_posix()
+    display(HTML(table_html(frame, max_rows=max_rows, csv_name=link)))
 
 
 def show_chart(chart: Any, empty_message: str = "Nothing to draw.") -> None:
