@@ -34,6 +34,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--identity-map", help="YAML/CSV of known person <-> account links")
     parser.add_argument(
+        "--resolve-identities", action="store_true",
+        help="also name persons from evidence (the same statement at the gateway, the same "
+        "address, a sign-in naming the account; medium confidence or better; docs/identity.md)",
+    )
+    parser.add_argument(
         "--classification", help="YAML of sensitive columns (extends the defaults)"
     )
     parser.add_argument("--progress", action="store_true", help="always show a progress bar")
@@ -63,8 +68,20 @@ def _load(args: argparse.Namespace):
         classification=args.classification,
         progress=args.progress or sys.stderr.isatty(),
     )
-    if args.identity_map:
-        result.events = apply_identity_map(result.events, load_identity_map(args.identity_map))
+    links = load_identity_map(args.identity_map) if args.identity_map else {}
+    if getattr(args, "resolve_identities", False):
+        from auditkit.identity import resolve_identities
+
+        resolution = resolve_identities(result.events, links)
+        named_before = result.events.get_column("person").is_not_null().sum()
+        result.events = resolution.events
+        inferred = result.events.get_column("person").is_not_null().sum() - named_before
+        result.notes.append(
+            f"identity resolution: {inferred:,} more events attributed to a person "
+            f"({resolution.links.height:,} links with their evidence; docs/identity.md)"
+        )
+    elif links:
+        result.events = apply_identity_map(result.events, links)
     return result
 
 
@@ -128,7 +145,8 @@ def _unreadable(result) -> int:
 def _ingest_streaming(args: argparse.Namespace):
     """A large PostgreSQL log to Parquet in bounded memory, or None when the file is not one
     (the result is the same as ``_load``'s; see ``auditkit.sources.pg_stream``)."""
-    if not args.output or Path(args.output).suffix != ".parquet" or len(args.paths) != 1:
+    if (not args.output or Path(args.output).suffix != ".parquet" or len(args.paths) != 1
+            or args.resolve_identities):  # resolution needs every event at once
         return None
     from auditkit.identity import load_identity_map
     from auditkit.sources import pg_stream

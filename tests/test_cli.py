@@ -108,3 +108,18 @@ def test_run_executes_a_notebook_with_parameters(tmp_path, capsys):
 def test_run_reports_a_missing_notebook_in_one_line(tmp_path, capsys):
     assert main(["run", "no_such.ipynb", "-o", str(tmp_path / "x.ipynb")]) == 2
     assert "no_such.ipynb" in capsys.readouterr().err
+
+
+def test_access_with_resolved_identities_names_the_person_behind_app_user(tmp_path):
+    """--resolve-identities: the night's app_user read carries dave@example.com (his sign-in
+    at the gateway from the same address); without the flag nobody is named."""
+    from tests.conftest import REPO
+
+    night = (pl.col("actor") == "app_user") & (pl.col("object") == "payments.cards") & (
+        pl.col("time").dt.strftime("%Y-%m-%d %H:%M") == "2026-11-06 02:45")
+    persons = {}
+    for flag in ([], ["--resolve-identities"]):
+        out = tmp_path / f"access{len(flag)}.parquet"
+        assert main(["access", str(REPO / "sample_logs"), *flag, "-o", str(out)]) == 0
+        persons[bool(flag)] = set(pl.read_parquet(out).filter(night)["person"])
+    assert persons == {False: {None}, True: {"dave@example.com"}}
