@@ -13,6 +13,7 @@ input has nothing to draw.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 
 import altair as alt
@@ -53,13 +54,16 @@ def time_x(times: pl.Series, field: str = "time") -> alt.X:
     (Vega's default shows month names without years over multi-year spans)."""
     first, last = times.min(), times.max()
     span = (last - first).total_seconds() if first is not None and last is not None else 0
+    # labels without the hour get ticks on whole days/months: Vega's default 12-hour ticks
+    # would print each date twice
     if span >= 60 * 86400:
-        fmt = "%b %Y"
+        fmt, ticks = "%b %Y", {"interval": "month", "step": max(1, math.ceil(span / 86400 / 365))}
     elif span >= 2 * 86400:
-        fmt = "%Y-%m-%d"
+        fmt, ticks = "%Y-%m-%d", {"interval": "day", "step": max(1, math.ceil(span / 86400 / 12))}
     else:
-        fmt = "%Y-%m-%d %H:%M"
-    return alt.X(f"{field}:T", scale=UTC_SCALE, title="time (UTC)", axis=alt.Axis(format=fmt))
+        fmt, ticks = "%Y-%m-%d %H:%M", None
+    axis = alt.Axis(format=fmt, tickCount=ticks) if ticks else alt.Axis(format=fmt)
+    return alt.X(f"{field}:T", scale=UTC_SCALE, title="time (UTC)", axis=axis)
 
 
 def pick_bucket(first: dt.datetime | None, last: dt.datetime | None, max_buckets: int) -> int:
