@@ -30,6 +30,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py
+	$(BIN)/python benchmarks/bench_cloudtrail.py
+	$(BIN)/python benchmarks/bench_findings.py
 
 samples: $(STAMP)
 	$(BIN)/python scripts/make_sample_logs.py sample_logs
