@@ -66,7 +66,13 @@ import polars as pl
 from auditkit.errors import InputError
 from auditkit.schema import QUARANTINE_SCHEMA, extra_json
 from auditkit.sources import FileContext, Parsed, Source, register
-from auditkit.sources.jsontext import flag, is_json_lines, json_lines, one_line
+from auditkit.sources.jsontext import (
+    flag,
+    invalid_record_reason,
+    is_json_lines,
+    json_lines,
+    one_line,
+)
 
 S = pl.String()
 # Nested objects are decoded as typed structs, never as String: Polars re-serialises an object
@@ -295,14 +301,6 @@ def _ndjson(texts: pl.Series, schema: dict[str, pl.DataType]) -> pl.DataFrame | 
     return decoded.unnest("_d")
 
 
-def _invalid_reason(text: str) -> str | None:
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        return f"invalid JSON ({exc})"
-    return None if isinstance(value, dict) else "record is not a JSON object"
-
-
 def decode_objects(texts: pl.Series, *schemas: dict[str, pl.DataType]
                    ) -> tuple[pl.DataFrame, pl.Series]:
     """Decoded fields of each text (first schema that fits all) and each text's reason for
@@ -318,7 +316,7 @@ def decode_objects(texts: pl.Series, *schemas: dict[str, pl.DataType]
         if fields is not None:
             return fields, pl.Series("reason", [None] * texts.len(), dtype=S)
     values = texts.to_list()
-    reasons = [None if t is None else _invalid_reason(t) for t in values]
+    reasons = [None if t is None else invalid_record_reason(t) for t in values]
     valid = pl.select(pl.when(pl.Series(reasons, dtype=S).is_null()).then(texts)).to_series()
     for schema in schemas:  # usually the invalid JSON was all that failed
         fields = _ndjson(valid, schema)

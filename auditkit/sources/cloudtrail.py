@@ -28,7 +28,6 @@ database-relevant actions, which also sets ``extra.risk``/``extra.risks``.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from functools import cache
@@ -41,6 +40,7 @@ from auditkit.sources import BATCH_FILE, BatchParsed, FileContext, Parsed, Sourc
 from auditkit.sources.catalogue import apply_catalogue, load_catalogue
 from auditkit.sources.jsontext import (
     flag,
+    invalid_record_reason,
     is_json,
     is_json_lines,
     json_lines,
@@ -253,7 +253,7 @@ def decode(records: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         fields = None
     if fields is None or fields.height != objects.height:
         # the error path: find the invalid records (one Python parse each), decode the rest
-        reasons = [_invalid_reason(text) for text in objects.get_column("raw")]
+        reasons = [invalid_record_reason(text) for text in objects.get_column("raw")]
         objects = objects.with_columns(reason=pl.Series(reasons, dtype=S))
         rejected = pl.concat([rejected, objects.filter(pl.col("reason").is_not_null())])
         objects = objects.filter(pl.col("reason").is_null()).drop("reason")
@@ -279,14 +279,6 @@ def _read_envelopes(ndjson: str) -> pl.DataFrame:
     ndjson, protected = protect_backslashes(ndjson)
     fields = pl.read_ndjson(ndjson.encode(), schema=ENVELOPE)
     return restore_frame(fields, JSON_FIELDS) if protected else fields
-
-
-def _invalid_reason(text: str) -> str | None:
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        return f"invalid JSON ({exc})"
-    return None if isinstance(value, dict) else "record is not a JSON object"
 
 
 # --- mapping ---------------------------------------------------------------------------------

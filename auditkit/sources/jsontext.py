@@ -94,6 +94,16 @@ def flag(expr: pl.Expr) -> pl.Expr:
     return pl.when(lowered == "true").then(True).when(lowered == "false").then(False)
 
 
+def invalid_record_reason(text: str) -> str | None:
+    """Why one record's text is no JSON object (for its quarantine row), or None when it is one.
+    The error path only: one Python parse per suspect record."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        return f"invalid JSON ({exc})"
+    return None if isinstance(value, dict) else "record is not a JSON object"
+
+
 def is_json(text: str) -> bool:
     """Whether ``text`` (one line) is a complete JSON value."""
     try:
