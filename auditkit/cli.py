@@ -144,23 +144,23 @@ def _unreadable(result) -> int:
 
 def _ingest_streaming(args: argparse.Namespace):
     """A large PostgreSQL log to Parquet in bounded memory, or None when the file is not one
-    (the result is the same as ``_load``'s; see ``auditkit.sources.pg_stream``)."""
+    (the result is the same as ``_load``'s; see ``auditkit.stream``)."""
     if (not args.output or Path(args.output).suffix != ".parquet" or len(args.paths) != 1
             or args.resolve_identities):  # resolution needs every event at once
         return None
+    from auditkit import stream
     from auditkit.identity import load_identity_map
-    from auditkit.sources import pg_stream
 
-    if not pg_stream.streamable(args.paths[0], args.format):
+    if not stream.streamable(args.paths[0], args.format):
         return None
     try:
-        return pg_stream.ingest(
+        return stream.ingest(
             args.paths[0], args.output, format=args.format, pg_prefix=args.pg_prefix,
             tz=args.tz, tz_abbrevs=_abbrevs(args.tz_abbrev), classification=args.classification,
             identity_map=load_identity_map(args.identity_map) if args.identity_map else None,
             progress=args.progress or sys.stderr.isatty(),
         )
-    except pg_stream.NotStreamable:
+    except stream.NotStreamable:
         return None
 
 

@@ -72,7 +72,7 @@ def analyze_sql(events: pl.DataFrame, classification: Classification | None = No
     sqlglot runs once per distinct literal-normalized statement (per dialect and default
     schema), never per event: a million executions of one prepared statement cost one parse.
     ``cache`` (a dict the caller keeps) carries analyses from one call to the next, for events
-    enriched in parts (``auditkit.sources.pg_stream``).
+    enriched in parts (``auditkit.stream``).
     """
     classification = classification or load_classification()
     dialect = (

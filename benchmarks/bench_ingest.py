@@ -8,7 +8,7 @@ correlation, SQL analysis, Parquet output) per container, its peak memory, and t
 SQL: the tool a user would reach for instead. DuckDB's split is approximate: it cuts on every
 comma, so quoted statements with commas come out wrong; auditkit's parse is quoting-correct.
 Each measurement runs in a fresh process so peak RSS belongs to that run alone. Logs this
-large take the bounded-memory streaming path (``auditkit.sources.pg_stream``); ``--in-memory``
+large take the bounded-memory streaming path (``auditkit.stream``); ``--in-memory``
 measures the whole-file path instead.
 """
 

@@ -1,4 +1,4 @@
-"""The bounded-memory ingest (``auditkit.sources.pg_stream``) gives exactly the in-memory result.
+"""The bounded-memory ingest (``auditkit.stream``) gives exactly the in-memory result.
 
 Each case runs the streaming path with tiny chunks, buckets and merge windows, so a small file is
 cut into many chunks and process buckets, and compares events (values and order), quarantine,
@@ -14,9 +14,9 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import auditkit
+from auditkit import stream
 from auditkit.cli import main
 from auditkit.samplegen import write_bulk
-from auditkit.sources import pg_stream
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_logs" / "postgresql"
 
@@ -26,7 +26,7 @@ def assert_same_as_in_memory(path: Path, tmp_path: Path, *, chunk_bytes: int = 6
                              pg_prefix: str | None = None, workers: int = 2) -> None:
     expected = auditkit.load([path], pg_prefix=pg_prefix)
     output = tmp_path / "events.parquet"
-    result = pg_stream.ingest(
+    result = stream.ingest(
         path, output, pg_prefix=pg_prefix, chunk_bytes=chunk_bytes,
         bucket_bytes=bucket_bytes, merge_rows=merge_rows, workers=workers,
     )
@@ -38,7 +38,7 @@ def assert_same_as_in_memory(path: Path, tmp_path: Path, *, chunk_bytes: int = 6
 
 @pytest.mark.parametrize("name", sorted(p.name for p in SAMPLES.iterdir()))
 def test_sample_logs(name, tmp_path):
-    assert pg_stream.plan(SAMPLES / name) is not None
+    assert stream.plan(SAMPLES / name) is not None
     assert_same_as_in_memory(SAMPLES / name, tmp_path)
 
 
@@ -162,14 +162,14 @@ def test_cli_streams_large_postgres_logs(tmp_path, monkeypatch, capsys):
     assert main(["ingest", str(path), "-o", str(tmp_path / "memory.parquet"), "--json"]) == 0
     in_memory = capsys.readouterr().out
     calls = []
-    real_ingest = pg_stream.ingest
+    real_ingest = stream.ingest
 
     def spy(*args, **kwargs):
         calls.append(args)
         return real_ingest(*args, **kwargs, chunk_bytes=5000, bucket_bytes=10_000)
 
-    monkeypatch.setattr(pg_stream, "STREAM_BYTES", 1)
-    monkeypatch.setattr(pg_stream, "ingest", spy)
+    monkeypatch.setattr(stream, "STREAM_BYTES", 1)
+    monkeypatch.setattr(stream, "ingest", spy)
     assert main(["ingest", str(path), "-o", str(tmp_path / "stream.parquet"), "--json"]) == 0
     assert calls and capsys.readouterr().out == in_memory
     for name in ("{}.parquet", "{}.quarantine.parquet"):
@@ -180,9 +180,9 @@ def test_cli_streams_large_postgres_logs(tmp_path, monkeypatch, capsys):
 def test_not_streamable_files_stay_in_memory(tmp_path):
     cloud = tmp_path / "trail.json"
     cloud.write_text('{"Records": []}')
-    assert not pg_stream.streamable(cloud, threshold=0)
-    assert pg_stream.streamable(SAMPLES / "postgresql-2026-11-02.log", threshold=0)
-    assert not pg_stream.streamable(SAMPLES / "postgresql-2026-11-02.log")  # small
+    assert not stream.streamable(cloud, threshold=0)
+    assert stream.streamable(SAMPLES / "postgresql-2026-11-02.log", threshold=0)
+    assert not stream.streamable(SAMPLES / "postgresql-2026-11-02.log")  # small
 
 
 def test_csvlog_of_mixed_widths_is_left_to_the_row_by_row_reader(tmp_path):
@@ -195,5 +195,5 @@ def test_csvlog_of_mixed_widths_is_left_to_the_row_by_row_reader(tmp_path):
     path = tmp_path / "postgresql.csv"
     path.write_text("\n".join([wide.format(s=s) for s in range(5)]
                               + [narrow.format(s=s) for s in range(5, 9)]) + "\n")
-    with pytest.raises(pg_stream.NotStreamable):
-        pg_stream.ingest(path, tmp_path / "x.parquet", chunk_bytes=300, bucket_bytes=400)
+    with pytest.raises(stream.NotStreamable):
+        stream.ingest(path, tmp_path / "x.parquet", chunk_bytes=300, bucket_bytes=400)

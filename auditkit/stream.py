@@ -24,7 +24,7 @@ the equivalence with tiny chunks, buckets and windows.
 
 Example::
 
-    from auditkit.sources.pg_stream import ingest, streamable
+    from auditkit.stream import ingest, streamable
     if streamable(path):
         result = ingest(path, "events.parquet")   # ReadResult without events
 """
