@@ -962,3 +962,56 @@ def show_evidence(
             [c for c in FINDING_EVIDENCE_COLUMNS if c in rows.columns]
         )
         show_table(mine, f"finding_{item['_n'] + 1}_evidence", max_rows)
+
+
+def report_findings(
+    events: pl.DataFrame,
+    settings: str | None = None,
+    *,
+    classification: str | None = None,
+    baseline_from: str | dt.datetime | None = None,
+    baseline_days: float | None = None,
+    detect_from: str | dt.datetime | None = None,
+    detect_until: str | dt.datetime | None = None,
+) -> pl.DataFrame:
+    """The findings of the *Anomalies* page: events before ``baseline_from`` ignored, the
+    settings file (relative paths as :func:`resolve_paths`) with the page's overrides, and the
+    detection window ``detect_from``/``detect_until``, which default to the report window
+    (``--since/--until``): the history before it is the baseline, so pass every event."""
+    from auditkit import findings as F
+
+    window_from, window_until = report_window()
+    detect_from = parse_time(detect_from) or window_from
+    detect_until = parse_time(detect_until, end=True) or window_until
+    if baseline_from is not None:
+        events = events.filter(pl.col("time") >= parse_time(baseline_from))
+    options = F.load_settings(resolve_paths(settings)[0] if settings else None)
+    if classification is not None:
+        options["classification"] = classification
+    if baseline_days is not None:
+        options["baseline"] = {**options.get("baseline", {}), "days": float(baseline_days)}
+    found = F.find(events, options, detect_from=detect_from)
+    return found if detect_until is None else found.filter(pl.col("time") < detect_until)
+
+
+def coverage_summary(
+    share: pl.DataFrame, bypass: pl.DataFrame, gaps: pl.DataFrame, silenced: pl.DataFrame
+) -> tuple[str, dict[str, int]]:
+    """One line on the *Coverage* page (for :func:`write_summary`), and its counts."""
+    fronted = share.filter(pl.col("fronted"))
+    text = (f"{int(fronted['gateway'].sum()):,} of {int(fronted['statements'].sum()):,} "
+            f"statements on gateway-fronted databases went through the gateway; {bypass.height} "
+            f"bypass session(s), {gaps.height} gap(s), {silenced.height} audit change(s) "
+            "followed by silence")
+    return text, {"bypasses": bypass.height, "gaps": gaps.height, "silenced": silenced.height}
+
+
+def person_summary(
+    subject: str, actions: pl.DataFrame, bursts: pl.DataFrame
+) -> tuple[str, dict[str, int]]:
+    """One line on the *Person timeline* page (for :func:`write_summary`), and its counts."""
+    identities = sorted(set(actions["identities"].explode().drop_nulls()))
+    text = (f"{subject}: {actions.height:,} actions in {bursts.height:,} bursts, "
+            f"{int(actions['through_gateway'].sum()):,} through the gateway, "
+            f"identities used: {', '.join(identities) or '-'}")
+    return text, {"actions": actions.height, "bursts": bursts.height}

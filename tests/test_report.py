@@ -404,3 +404,25 @@ def test_build_report_with_real_loader(tmp_path):
         pytest.skip("sample_logs/ is empty (make samples)")
     index = report.build_report([str(sample_logs)], tmp_path / "site")
     check_report_site(index, [p for p in inputs if not p.name.startswith(".")])
+
+
+def test_report_findings_judge_the_window_and_learn_from_the_history(monkeypatch):
+    """The Anomalies page: --since/--until is the detection window, the history before it the
+    baseline (dave's first night-time export is still first-seen with a window on that day)."""
+    import auditkit
+    from auditkit import report as R
+    from tests.conftest import REPO
+
+    events = auditkit.load([REPO / "sample_logs"]).events
+    monkeypatch.setenv(R.SINCE_ENV, "2026-11-06T00:00:00+00:00")
+    monkeypatch.setenv(R.UNTIL_ENV, "2026-11-07T00:00:00+00:00")
+    found = R.report_findings(events)
+    day = (dt.datetime(2026, 11, 6, tzinfo=dt.UTC), dt.datetime(2026, 11, 7, tzinfo=dt.UTC))
+    assert found.height and found["time"].min() >= day[0] and found["time"].max() < day[1]
+    exported = found.filter(pl.col("detector") == "exports")["reason"].str.contains(
+        "dave exported 48,210 rows")
+    assert exported.any()
+    # a window given to the page wins over the report's
+    monkeypatch.delenv(R.UNTIL_ENV)
+    later = R.report_findings(events, detect_from="2026-11-07")
+    assert later.height and later["time"].min() >= day[1]
