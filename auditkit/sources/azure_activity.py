@@ -65,8 +65,7 @@ from auditkit.sources.jsontext import (
     document_texts,
     escape_controls,
     json_lines,
-    protect_backslashes,
-    restore_frame,
+    read_ndjson,
 )
 from auditkit.sources.pg_log import is_envelope as is_pg_envelope
 
@@ -232,15 +231,13 @@ def split_records(text: str) -> tuple[pl.DataFrame, list[str]]:
         return frame, []
     # one Event Hub batch per line: every wrapper line's records, in file order
     wrappers = frame.filter(is_wrapper)
-    batches, protected = protect_backslashes(wrappers.select(pl.col("_raw").str.join("\n")).item())
     try:
-        lists = pl.read_ndjson(
-            batches.encode(), schema={key: pl.List(pl.String) for key in WRAPPER_KEYS}
+        lists = read_ndjson(
+            wrappers.select(pl.col("_raw").str.join("\n")).item(),
+            {key: pl.List(pl.String) for key in WRAPPER_KEYS}, WRAPPER_KEYS,
         )
     except pl.exceptions.PolarsError:
         lists = None
-    if lists is not None and protected:
-        lists = restore_frame(lists, WRAPPER_KEYS)
     if lists is None or lists.height != wrappers.height:
         unpacked = wrappers.with_columns(_texts=pl.col("_raw").map_elements(
             _wrapper_texts, return_dtype=pl.List(pl.String)))  # error path: a bad batch line

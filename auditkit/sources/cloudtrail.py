@@ -45,8 +45,7 @@ from auditkit.sources.jsontext import (
     is_json_lines,
     json_lines,
     list_texts,
-    protect_backslashes,
-    restore_frame,
+    read_ndjson,
 )
 
 S = pl.String()
@@ -275,10 +274,8 @@ JSON_FIELDS = ("requestParameters", "responseElements", "additionalEventData",
 
 
 def _read_envelopes(ndjson: str) -> pl.DataFrame:
-    """The ``ENVELOPE`` fields of NDJSON records, backslashes intact (``protect_backslashes``)."""
-    ndjson, protected = protect_backslashes(ndjson)
-    fields = pl.read_ndjson(ndjson.encode(), schema=ENVELOPE)
-    return restore_frame(fields, JSON_FIELDS) if protected else fields
+    """The ``ENVELOPE`` fields of NDJSON records (nested payloads as JSON text)."""
+    return read_ndjson(ndjson, ENVELOPE, JSON_FIELDS)
 
 
 # --- mapping ---------------------------------------------------------------------------------
@@ -359,7 +356,7 @@ def request_fields(statement: pl.Series) -> pl.DataFrame:
     keys = dict.fromkeys(key for key, _, _ in OBJECT_KEYS)
     lines = pl.when(statement.str.starts_with("{")).then(statement).otherwise(pl.lit("{}"))
     text = pl.select(lines.str.join("\n")).item() if statement.len() else ""
-    frame = pl.read_ndjson(text.encode(), schema=dict.fromkeys(keys, S)) if text else None
+    frame = read_ndjson(text, dict.fromkeys(keys, S)) if text else None
     if frame is None:
         frame = pl.DataFrame(schema=dict.fromkeys(keys, S))
     return frame.rename({key: f"rq_{key}" for key in keys})

@@ -69,23 +69,29 @@ def restore_frame(frame: pl.DataFrame, json_columns: tuple[str, ...] = ()) -> pl
     )
 
 
+def read_ndjson(
+    text: str, schema: dict[str, pl.DataType], json_columns: tuple[str, ...] = ()
+) -> pl.DataFrame:
+    """``pl.read_ndjson`` of ``text`` with ``schema``, backslashes intact: nested values read as
+    String (``json_columns``, or lists of them) come back as valid JSON texts. Every JSON
+    source reads through here rather than calling Polars directly."""
+    text, protected = protect_backslashes(text)
+    frame = pl.read_ndjson(text.encode(), schema=schema)
+    return restore_frame(frame, json_columns) if protected else frame
+
+
 def list_texts(document: str, key: str) -> pl.Series | None:
     """The elements of the document's top-level list ``key`` as JSON texts, or None when the
     document has no such list (or is not one JSON object)."""
-    document, protected = protect_backslashes(document)
     try:
-        frame = pl.read_ndjson(one_line(document), schema={key: pl.List(pl.String)})
+        frame = read_ndjson(one_line(document).decode(), {key: pl.List(pl.String)}, (key,))
     except pl.exceptions.PolarsError:
         return None
     if frame.height != 1 or frame.item() is None:
         return None
     if frame.item().len() == 0:
         return pl.Series(key, [], dtype=pl.String)
-    texts = escape_controls(frame.get_column(key).explode())
-    if protected:
-        texts = texts.to_frame().select(
-            restore_backslashes(pl.col(key), pl.String, as_json=True)).to_series()
-    return texts
+    return escape_controls(frame.get_column(key).explode())
 
 
 def flag(expr: pl.Expr) -> pl.Expr:
