@@ -415,7 +415,7 @@ def test_registered_for_infrastructure() -> None:
     from auditkit.sources import REGISTRY
 
     source = REGISTRY["cloudtrail"]
-    assert (source.layer, source.priority) == ("infrastructure", 12)
+    assert (source.layer, source.priority) == ("infrastructure", 5)
     assert "AWSLogs/" in source.example
 
 

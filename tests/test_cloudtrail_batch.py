@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import hashlib
 import json
 from pathlib import Path
 
@@ -66,6 +67,18 @@ FILES: dict[str, bytes] = {
     "a15-two-members.ndjson.gz": gzip.compress((json.dumps(rec("StartDBInstance", 41)) + "\n")
                                                .encode())
     + gzip.compress(json.dumps(rec("StopDBInstance", 42)).encode()),
+    # a record forging the batch's file break: the batch decode fails, each file alone
+    "a16-forged-break.json": compact(
+        rec("DescribeDBInstances", 50, eventVersion=ct.FILE_BREAK_VERSION),
+        rec("RebootDBInstance", 51),
+    ),
+    # not UTF-8 (a Latin-1 é): replaced with a note; ids hash the bytes as read
+    "a17-latin1.json": compact(rec("ModifyDBInstance", 52, eventID=...)).replace(
+        b"ModifyDBInstance", "Modify\xe9".encode("latin-1")),
+    # UTF-8 beyond ASCII, a record without eventID: handed on as read, hashed when needed
+    "a18-utf8.json": json.dumps({"Records": [rec("CreateDBSnapshot", 53, eventID=...,
+                                                 userAgent="café/1.0")]},
+                                separators=(",", ":"), ensure_ascii=False).encode(),
 }
 
 
@@ -117,12 +130,24 @@ def test_batch_accounting_per_file(folder) -> None:
         "a13-not-gzip.json.gz": ("unreadable", 1, 0, 1),
         "a14.json": ("cloudtrail", 1, 1, 0),
         "a15-two-members.ndjson.gz": ("cloudtrail", 2, 2, 0),
+        "a16-forged-break.json": ("cloudtrail", 2, 2, 0),
+        "a17-latin1.json": ("cloudtrail", 1, 1, 0),
+        "a18-utf8.json": ("cloudtrail", 1, 1, 0),
     }
     events = result.events
     refs = events.get_column("raw_ref").to_list()
     assert [ref.rsplit("/", 1)[1] for ref in refs[:3]] == [
         "a01.json.gz:1", "a01.json.gz:2", "a01.json.gz:3"]
-    assert refs[-3].endswith("a14.json:1") and refs[-1].endswith("a15-two-members.ndjson.gz:2")
+    assert refs[-7].endswith("a14.json:1") and refs[-5].endswith("a15-two-members.ndjson.gz:2")
+    assert refs[-4].endswith("a16-forged-break.json:1")
+    assert [(ref.rsplit("/", 1)[1], action) for ref, action in zip(
+        refs[-2:], events.get_column("action").to_list()[-2:], strict=True)] == [
+        ("a17-latin1.json:1", "Modify\ufffd"), ("a18-utf8.json:1", "CreateDBSnapshot")]
+    for name in ("a17-latin1.json", "a18-utf8.json"):  # no eventID: the digest of the bytes read
+        assert events.get_column("event_id").to_list()[refs.index(next(
+            ref for ref in refs if ref.endswith(name + ":1")))] == (
+            hashlib.sha256(FILES[name]).hexdigest()[:12] + ":1")
+    assert any("a17-latin1.json: invalid UTF-8" in note for note in result.notes)
     # a record without eventID: the file's digest and position, as reading the file alone
     alone = read_file(folder / "a01.json.gz")[1].events
     assert events.get_column("event_id")[2] == alone.get_column("event_id")[2]

@@ -60,4 +60,4 @@ def test_a_text_holding_the_sentinel_is_left_alone():
 
     for text in (json.dumps({"a": "x\\y" + SENTINEL}, ensure_ascii=False),
                  json.dumps({"a": "x\\y" + SENTINEL})):
-        assert protect_backslashes(text) == (text, False)
+        assert protect_backslashes(text.encode()) == (text.encode(), False)

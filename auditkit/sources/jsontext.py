@@ -33,15 +33,20 @@ def escape_controls(texts: pl.Series) -> pl.Series:
 # private-use character before Polars reads the text, and put back afterwards: escaped inside
 # the JSON texts of nested values, plain in decoded strings.
 SENTINEL = "\ue000"
+_SENTINEL_BYTES = SENTINEL.encode()
+_SENTINEL_MARKS = (_SENTINEL_BYTES, b"\\ue000", b"\\uE000")  # raw or escaped in the data
 
 
-def protect_backslashes(text: str) -> tuple[str, bool]:
-    """``text`` with each escaped backslash (two characters, left to right) replaced by
-    ``SENTINEL``, and whether anything was replaced (never when the text holds the sentinel,
+def protect_backslashes(data: bytes) -> tuple[bytes, bool]:
+    """``data`` (UTF-8 JSON) with each escaped backslash (two characters, left to right) replaced
+    by ``SENTINEL``, and whether anything was replaced (never when the data holds the sentinel,
     raw or escaped)."""
-    if "\\\\" not in text or SENTINEL in text or "\\ue000" in text or "\\uE000" in text:
-        return text, False
-    return text.replace("\\\\", SENTINEL), True
+    # a scan for one byte (memchr) first: ten times faster than for two, and most data has none
+    if b"\\" not in data or b"\\\\" not in data:
+        return data, False
+    if any(mark in data for mark in _SENTINEL_MARKS):
+        return data, False
+    return data.replace(b"\\\\", _SENTINEL_BYTES), True
 
 
 def restore_backslashes(expr: pl.Expr, dtype: pl.DataType, *, as_json: bool) -> pl.Expr:
@@ -70,13 +75,13 @@ def restore_frame(frame: pl.DataFrame, json_columns: tuple[str, ...] = ()) -> pl
 
 
 def read_ndjson(
-    text: str, schema: dict[str, pl.DataType], json_columns: tuple[str, ...] = ()
+    text: str | bytes, schema: dict[str, pl.DataType], json_columns: tuple[str, ...] = ()
 ) -> pl.DataFrame:
-    """``pl.read_ndjson`` of ``text`` with ``schema``, backslashes intact: nested values read as
-    String (``json_columns``, or lists of them) come back as valid JSON texts. Every JSON
-    source reads through here rather than calling Polars directly."""
-    text, protected = protect_backslashes(text)
-    frame = pl.read_ndjson(text.encode(), schema=schema)
+    """``pl.read_ndjson`` of ``text`` (or its UTF-8 bytes) with ``schema``, backslashes intact:
+    nested values read as String (``json_columns``, or lists of them) come back as valid JSON
+    texts. Every JSON source reads through here rather than calling Polars directly."""
+    data, protected = protect_backslashes(text.encode() if isinstance(text, str) else text)
+    frame = pl.read_ndjson(data, schema=schema)
     return restore_frame(frame, json_columns) if protected else frame
 
 
