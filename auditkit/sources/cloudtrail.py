@@ -181,20 +181,22 @@ def detect(head: bytes) -> bool:
 # --- containers -> one raw JSON text per record ---------------------------------------------
 
 
-def fast_lines(body: bytes) -> bytes | None:
+def fast_lines(body: bytes) -> memoryview | None:
     """A compact S3 ``{"Records":[...]}`` file as NDJSON, one record per line; None when the
     file is not in that shape (then: the slow way, ``record_texts``).
 
     CloudTrail writes each record starting with ``{"eventVersion":``; a quote is escaped inside
     strings, so ``},{"eventVersion":`` only occurs between objects. Each line is also the record's
     raw form; a bad split fails the decode (``decode_fast``), and the file takes the slow way.
+    The lines are a view into the split body (the batch's join copies them once).
     """
     if not (body.startswith(S3_PREFIX) and body.endswith(b"]}")) or b"\n" in body:
         return None
-    return body[len(b'{"Records":['): -2].replace(b'},{"eventVersion":', b'}\n{"eventVersion":')
+    split = body.replace(b'},{"eventVersion":', b'}\n{"eventVersion":')
+    return memoryview(split)[len(b'{"Records":['): -2]
 
 
-def decode_fast(lines: dict[int, bytes]) -> pl.DataFrame | None:
+def decode_fast(lines: dict[int, memoryview]) -> pl.DataFrame | None:
     """Envelope fields of several files' ``fast_lines`` (by file index) in one NDJSON decode,
     with ``BATCH_FILE`` and ``pos``; ``raw`` is left null (``fast_raw`` when needed). None when
     the decode fails or the file breaks do not come back one between each two files.
@@ -537,7 +539,7 @@ def read_batch(contents: Sequence[bytes], ctxs: Sequence[FileContext]) -> BatchP
     NDJSON pass, other containers one by one, then one mapping pass over all records (file order
     kept)."""
     notes: list[list[str]] = [[] for _ in contents]
-    lines: dict[int, bytes] = {}  # file index -> its records as NDJSON (compact S3 files)
+    lines: dict[int, memoryview] = {}  # file index -> its records as NDJSON (compact S3 files)
     parts: list[pl.DataFrame] = []
     rejected_parts: list[pl.DataFrame] = []
 
@@ -625,7 +627,7 @@ def slow_records(body: str, ctx: FileContext) -> tuple[pl.DataFrame, pl.DataFram
     return decode(records)
 
 
-def fast_raw(rows: pl.DataFrame, lines: dict[int, bytes]) -> pl.DataFrame:
+def fast_raw(rows: pl.DataFrame, lines: dict[int, memoryview]) -> pl.DataFrame:
     """``raw`` filled in for rows of compact S3 files (their decode leaves it null)."""
     missing = pl.col("raw").is_null() & pl.col(BATCH_FILE).is_in(list(lines))
     if rows.is_empty() or not lines or not rows.select(missing.any()).item():
@@ -634,13 +636,13 @@ def fast_raw(rows: pl.DataFrame, lines: dict[int, bytes]) -> pl.DataFrame:
     raws = []
     for index, pos, raw in rows.select(BATCH_FILE, "pos", "raw").iter_rows():
         if raw is None and index in lines:
-            raw = split.setdefault(index, lines[index].decode().split("\n"))[pos - 1]
+            raw = split.setdefault(index, str(lines[index], "utf-8").split("\n"))[pos - 1]
         raws.append(raw)
     return rows.with_columns(raw=pl.Series(raws, dtype=S))
 
 
 def map_records(
-    fields: pl.DataFrame, rejected: pl.DataFrame, lines: dict[int, bytes],
+    fields: pl.DataFrame, rejected: pl.DataFrame, lines: dict[int, memoryview],
     ctxs: Sequence[FileContext],
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Events (with ``BATCH_FILE``) of the decoded records, the records kept, and all rejected
