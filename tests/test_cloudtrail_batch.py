@@ -172,3 +172,17 @@ def test_named_file_error_names_the_file(folder) -> None:
     with pytest.raises(InputError) as caught:
         read([folder / "a01.json.gz", folder / "a10-truncated.json", folder / "a14.json"])
     assert caught.value.path == str(folder / "a10-truncated.json")
+
+
+@pytest.mark.parametrize(("max_size", "ahead"), [(0, 32 * 2**20), (10**9, 1), (200, 500)])
+def test_loading_ahead_changes_nothing(monkeypatch, folder, max_size, ahead) -> None:
+    """Files loaded ahead in the background, or in turn, give the same read in the same order."""
+    usual = read(folder)
+    monkeypatch.setattr("auditkit.sources.PREFETCH_MAX_SIZE", max_size)
+    monkeypatch.setattr("auditkit.sources.PREFETCH_BYTES", ahead)
+    other = read(folder)
+    assert_frame_equal(other.events, usual.events)
+    assert_frame_equal(other.quarantine, usual.quarantine)
+    assert_frame_equal(other.files, usual.files)
+    assert other.notes == usual.notes
+

@@ -44,8 +44,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -65,6 +68,9 @@ HEAD_BYTES = 64 * 1024
 # (32 MB), so that a batch's joined text reuses freed heap instead of faulting in fresh pages
 # (a 1,000-file CloudTrail folder: 75,000 page faults at 32 MB, 30,000 at 24 MB)
 BATCH_BYTES = 24 * 1024 * 1024
+PREFETCH_BYTES = 32 * 1024 * 1024  # content loaded ahead of the parser (estimated for gzip)
+PREFETCH_MAX_SIZE = 4 * 1024 * 1024  # on disk: larger files are loaded when their turn comes
+GZIP_RATIO = 8  # a gzip file's content, estimated from its size (CloudTrail: ~9x)
 BATCH_FILE = "batch_file"  # a batch reader's column: the file's index in the batch
 UNREADABLE = "unreadable"  # the format of a file found in a folder that could not be read
 FILE_SUMMARY_SCHEMA: dict[str, pl.DataType] = {
@@ -357,6 +363,43 @@ def _decode(data: bytes) -> tuple[str, str | None]:
         )
 
 
+def prefetched(
+    files: Sequence[Path], load: Callable[[Path], LoadedFile | None]
+) -> Iterator[tuple[Path, Callable[[], LoadedFile | None]]]:
+    """Each file with a call that gives ``load(path)`` (or raises its error), in order.
+
+    Small files are loaded ahead by one background thread, up to ``PREFETCH_BYTES`` of content:
+    reading, gunzip (which leaves the GIL) and detection overlap Polars parsing the previous
+    batch (1,000 CloudTrail files: ~10% less wall time). A file larger than
+    ``PREFETCH_MAX_SIZE`` on disk is loaded when its turn comes, never held twice.
+    """
+    pool = ThreadPoolExecutor(1, thread_name_prefix="auditkit-load")
+    ahead: deque[tuple[Path, int, Future[LoadedFile | None]]] = deque()
+    ahead_bytes = 0
+    try:
+        for path in files:
+            try:
+                size = path.stat().st_size if path.suffix != ".parquet" else -1
+            except OSError:  # gone since the folder was listed: loading it says so, in turn
+                size = -1
+            if size < 0 or size > PREFETCH_MAX_SIZE:
+                while ahead:  # in order: what was loaded ahead comes first
+                    yield ahead[0][0], ahead.popleft()[2].result
+                yield path, partial(load, path)
+                continue
+            weight = size * GZIP_RATIO if path.suffix == ".gz" else size  # content, estimated
+            ahead.append((path, weight, pool.submit(load, path)))
+            ahead_bytes += weight
+            while ahead and (ahead_bytes > PREFETCH_BYTES or ahead[0][2].done()):
+                done_path, done_weight, future = ahead.popleft()
+                ahead_bytes -= done_weight
+                yield done_path, future.result
+        while ahead:
+            yield ahead[0][0], ahead.popleft()[2].result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def read(
     paths: Sequence[str | Path] | str | Path,
     *,
@@ -468,16 +511,18 @@ def read(
         pending.clear()
 
     pending_bytes = 0
-    for path in files:
+
+    def load(path: Path) -> LoadedFile | None:
+        return load_file(path, format=format, pg_prefix=pg_prefix, tz=tz, tz_abbrevs=tz_abbrevs)
+
+    for path, loading in prefetched(files, load):
         if path.suffix == ".parquet":
             flush()
             events = conform(pl.read_parquet(path))
             add(path, "parquet", Parsed(events=events, records=events.height))
             continue
         try:
-            loaded = load_file(
-                path, format=format, pg_prefix=pg_prefix, tz=tz, tz_abbrevs=tz_abbrevs
-            )
+            loaded = loading()
         except InputError as exc:
             flush()
             unreadable(path, exc)
