@@ -31,6 +31,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_cloudtrail.py
+	$(BIN)/python benchmarks/bench_gcp.py
 	$(BIN)/python benchmarks/bench_findings.py
 
 samples: $(STAMP)

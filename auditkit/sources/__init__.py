@@ -47,7 +47,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -267,6 +267,15 @@ def empty_file() -> Parsed:
 def file_digest(data: bytes) -> str:
     """The first 12 hex digits of the SHA-256 of a file's bytes (gunzipped, BOM removed)."""
     return hashlib.sha256(data).hexdigest()[:12]
+
+
+def with_digests(ctxs: Sequence[FileContext], contents: Sequence[bytes]) -> list[FileContext]:
+    """The contexts with a digest each: a batch reader's files come without one (the loader
+    leaves hashing to readers that need it), hashed here from the bytes handed on."""
+    return [
+        ctx if ctx.digest else replace(ctx, digest=file_digest(content))
+        for ctx, content in zip(ctxs, contents, strict=True)
+    ]
 
 
 def load_file(

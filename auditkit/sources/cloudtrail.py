@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import replace
 from functools import cache
 
 import polars as pl
@@ -43,8 +42,8 @@ from auditkit.sources import (
     FileContext,
     Parsed,
     Source,
-    file_digest,
     register,
+    with_digests,
 )
 from auditkit.sources.catalogue import apply_catalogue, load_catalogue
 from auditkit.sources.jsontext import (
@@ -576,7 +575,7 @@ def read_batch(contents: Sequence[bytes], ctxs: Sequence[FileContext]) -> BatchP
         pl.concat(rejected_parts, how="diagonal_relaxed") if rejected_parts
         else pl.DataFrame(schema=REJECTED)
     )
-    ctxs = with_digests(ctxs, contents, fields)
+    ctxs = digests_if_needed(ctxs, contents, fields)
     events, fields, rejected = map_records(fields, rejected, lines, ctxs)
     quarantine = quarantine_rows(rejected.sort(BATCH_FILE, "pos"), ctxs)
     counts = dict(
@@ -599,17 +598,16 @@ def read_batch(contents: Sequence[bytes], ctxs: Sequence[FileContext]) -> BatchP
     )
 
 
-def with_digests(
+def digests_if_needed(
     ctxs: Sequence[FileContext], contents: Sequence[bytes], fields: pl.DataFrame
 ) -> Sequence[FileContext]:
-    """The contexts with each file's digest, hashed here only when a record has no eventID
-    (the digest is then part of its id) and the loader left it to the batch reader."""
+    """The contexts with each file's digest when a record has no eventID (the digest is then
+    part of its id); as they are otherwise (hashing 100 MB costs 0.06 s)."""
     if all(ctx.digest for ctx in ctxs) or not fields.select(
         blank_null(pl.col("eventID")).is_null().any()
     ).item():
         return ctxs
-    return [ctx if ctx.digest else replace(ctx, digest=file_digest(content))
-            for ctx, content in zip(ctxs, contents, strict=True)]
+    return with_digests(ctxs, contents)
 
 
 def file_column(index: int) -> pl.Expr:

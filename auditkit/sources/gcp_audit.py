@@ -26,6 +26,11 @@ Three kinds of entries become events:
 - **Cloud SQL for MySQL audit** (``MysqlAuditEntry``; ``source=gcp_audit``, ``layer=workflow``):
   the DB user, client IP, query; category left null for SQL analysis (``auth`` for connections).
 
+Many files at once (``read_batch``, used by the read loop for folders: Cloud Storage sinks
+write a file per log and hour): the NDJSON files of a batch are split and decoded together and
+every entry is mapped in one pass, with the same results per file as ``read``; chunks of a pgAudit
+statement are joined within their file only.
+
 Quarantined: lines that are not JSON objects, entries without ``protoPayload`` (Cloud SQL server
 logs in ``textPayload``: read them with the postgres source) or without ``methodName``.
 The Logstash rubydebug dumps in the public corpus are not JSON and are not detected.
@@ -40,13 +45,22 @@ e-mail, else the human at the start of a ``serviceAccountDelegationInfo`` chain
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import polars as pl
 
-from auditkit.schema import extra_json, object_name
-from auditkit.sources import FileContext, Parsed, Source, register
+from auditkit.schema import QUARANTINE_SCHEMA, extra_json, object_name
+from auditkit.sources import (
+    BATCH_FILE,
+    BatchParsed,
+    FileContext,
+    Parsed,
+    Source,
+    register,
+    with_digests,
+)
 from auditkit.sources.catalogue import apply_catalogue
-from auditkit.sources.jsontext import document_texts, json_lines
+from auditkit.sources.jsontext import document_texts
 from auditkit.sources.pgaudit import category as pgaudit_category
 
 # flat field -> JSON paths into one LogEntry, first found wins (LogEntry, BigQuery nested rows,
@@ -142,22 +156,12 @@ def detect(head: bytes) -> bool:
 
 
 def split_entries(text: str) -> tuple[pl.DataFrame, list[str]]:
-    """Frame of ``_raw`` (one entry's JSON text or a bad line) and ``_pos`` (line for NDJSON,
-    entry ordinal for JSON documents), and notes."""
-    stripped = text.strip()
-    texts = document_texts(stripped, ("entries",))
-    if texts is None:
-        return json_lines(text), []
-    if stripped.startswith("["):
-        note = "a JSON array: positions are entry numbers"
-    elif texts.len() == 1 and texts[0] == stripped:
-        note = None
-    else:
-        note = 'an {"entries": [...]} document: positions are entry numbers'
-    frame = pl.DataFrame({"_raw": texts.rename("_raw")}).with_columns(
-        _pos=pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
-    )
-    return frame, [note] if note else []
+    """One JSON file's entries: ``_raw`` (one entry's JSON text or a bad line) and ``_pos``
+    (line for NDJSON, entry ordinal for JSON documents), and notes."""
+    found, notes, _ = file_entries(text)
+    if isinstance(found, list):
+        return numbered_lines({0: found}).drop(BATCH_FILE), notes
+    return found, notes
 
 
 def _first(column: pl.Expr, paths: tuple[str, ...], bigquery: bool) -> pl.Expr:
@@ -196,11 +200,10 @@ def flatten_json(entries: pl.DataFrame, bigquery: bool = False) -> pl.DataFrame:
     )
     # an entry where some path matched is a JSON object; check the others (rare) by parsing
     found = pl.any_horizontal(pl.col(c).is_not_null() for c in ("_pp", *FIELDS))
-    known, other = frame.filter(found), frame.filter(~found)
-    other = other.with_columns(
-        _ok=raw.str.json_path_match("$").is_not_null() & raw.str.strip_chars().str.starts_with("{")
+    ok = pl.when(found).then(pl.lit(True)).otherwise(
+        raw.str.json_path_match("$").is_not_null() & raw.str.strip_chars().str.starts_with("{")
     )
-    return pl.concat([known.with_columns(_ok=pl.lit(True)), other]).sort("_pos")
+    return frame.with_columns(_ok=ok)
 
 
 S = pl.String()
@@ -289,8 +292,8 @@ def flatten(entries: pl.DataFrame, bigquery: bool) -> pl.DataFrame:
         except pl.exceptions.PolarsError:
             parts.append(flatten_json(batch, bigquery))
     if not parts:
-        return flatten_json(entries, bigquery)
-    columns = ["_raw", "_pos", "_ok", "_pp", "_has_payload", *FIELDS, *PAYLOAD_FIELDS]
+        return flatten_json(entries, bigquery).select(pl.col(BATCH_FILE), pl.exclude(BATCH_FILE))
+    columns = [BATCH_FILE, "_raw", "_pos", "_ok", "_pp", "_has_payload", *FIELDS, *PAYLOAD_FIELDS]
     return pl.concat([part.select(columns) for part in parts], how="vertical_relaxed")
 
 
@@ -387,15 +390,20 @@ def _target() -> pl.Expr:
     )
 
 
-def _common(ctx: FileContext) -> dict[str, pl.Expr]:
+def per_file(values: Sequence[str]) -> pl.Expr:
+    """One value per file of the batch, on each row of that file (``BATCH_FILE``)."""
+    return pl.lit(pl.Series(values, dtype=pl.String)).gather(pl.col(BATCH_FILE))
+
+
+def _common(ctxs: Sequence[FileContext]) -> dict[str, pl.Expr]:
+    position = pl.col("_pos").cast(pl.String)
     return {
         "time": parse_time(pl.coalesce("timestamp", "receive_timestamp")),
         "target": _target(),
-        "event_id": pl.coalesce(
-            "insert_id", pl.lit(ctx.digest + ":") + pl.col("_pos").cast(pl.String)
-        ),
-        "raw_ref": pl.lit(ctx.display + ":") + pl.col("_pos").cast(pl.String),
+        "event_id": pl.coalesce("insert_id", per_file([c.digest + ":" for c in ctxs]) + position),
+        "raw_ref": per_file([c.display + ":" for c in ctxs]) + position,
         "_pos": pl.col("_pos"),
+        BATCH_FILE: pl.col(BATCH_FILE),
     }
 
 
@@ -403,7 +411,7 @@ def _req(name: str) -> pl.Expr:
     return pl.col("request").str.json_path_match(f"$.{name}")
 
 
-def api_events(frame: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
+def api_events(frame: pl.DataFrame, ctxs: Sequence[FileContext]) -> pl.DataFrame:
     """AuditLog API calls -> infrastructure events."""
     email, subject = pl.col("principal_email"), pl.col("principal_subject")
     actor = pl.coalesce(email, subject)
@@ -413,7 +421,7 @@ def api_events(frame: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
     kind = actor_type(actor, subject)
     human = actor.str.strip_prefix("user:")  # principalSubject "user:alice@corp.com"
     events = frame.select(
-        **_common(ctx),
+        **_common(ctxs),
         source=pl.lit("gcp_audit"),
         layer=pl.lit("infrastructure"),
         category=method_category(pl.col("method")),
@@ -446,9 +454,11 @@ def api_events(frame: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
     return apply_catalogue(events, "gcp", service="_api_service").drop("_api_service")
 
 
-def pgaudit_events(frame: pl.DataFrame, ctx: FileContext) -> tuple[pl.DataFrame, int]:
+def pgaudit_events(
+    frame: pl.DataFrame, ctxs: Sequence[FileContext]
+) -> tuple[pl.DataFrame, dict[int, int]]:
     """PgAuditEntry chunks -> one workflow event per reassembled statement (pgaudit mapping),
-    and how many continuation chunks were merged."""
+    and how many continuation chunks were merged, per file (chunks join within a file)."""
     chunks = frame.with_columns(
         **{name: _req(key) for name, key in PG_FIELDS.items()},
         _instance=pl.coalesce(_target(), pl.col("resource_name")),
@@ -459,7 +469,7 @@ def pgaudit_events(frame: pl.DataFrame, ctx: FileContext) -> tuple[pl.DataFrame,
         _key=pl.when(pl.col("session").is_null() | pl.col("statement_id").is_null())
         .then(pl.lit("#") + pl.col("_pos").cast(pl.String)),
     )
-    keys = ["_instance", "session", "statement_id", "substatement_id", "_key"]
+    keys = [BATCH_FILE, "_instance", "session", "statement_id", "substatement_id", "_key"]
     stmts = (
         chunks.sort("_index", "_pos")
         .group_by(keys, maintain_order=True)
@@ -472,17 +482,17 @@ def pgaudit_events(frame: pl.DataFrame, ctx: FileContext) -> tuple[pl.DataFrame,
             _count=pl.col("_count").max(),
             _chunks=pl.len(),
         )
-        .sort("_pos")
+        .sort(BATCH_FILE, "_pos")
     )
     complete = pl.col("_indexes").list.sort() == pl.int_ranges(1, pl.col("_count") + 1)
     klass, command, statement = pl.col("audit_class"), pl.col("command"), pl.col("statement")
     top_key = pl.concat_str(
-        pl.lit(ctx.digest + ":"), pl.col("_instance").fill_null(""), pl.lit("/"),
+        per_file([c.digest + ":" for c in ctxs]), pl.col("_instance").fill_null(""), pl.lit("/"),
         pl.col("session").fill_null(""), pl.lit("/"),
         pl.coalesce("statement_id", pl.lit("#") + pl.col("_pos").cast(pl.String)),
     )
     return stmts.select(
-        **_common(ctx),
+        **_common(ctxs),
         source=pl.lit("pgaudit"),
         layer=pl.lit("workflow"),
         category=pgaudit_category(klass, command, statement),
@@ -509,10 +519,24 @@ def pgaudit_events(frame: pl.DataFrame, ctx: FileContext) -> tuple[pl.DataFrame,
             service=pl.col("service"),
             method=pl.col("method"),
         ),
-    ), chunks.height - stmts.height
+    ), merged_per_file(chunks, stmts)
 
 
-def mysql_events(frame: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
+def merged_per_file(chunks: pl.DataFrame, stmts: pl.DataFrame) -> dict[int, int]:
+    """Continuation chunks merged into their statements, per file index (none: absent)."""
+    if chunks.height == stmts.height:
+        return {}
+    counts = chunks.group_by(BATCH_FILE).len().join(
+        stmts.group_by(BATCH_FILE).len(), on=BATCH_FILE, how="left", suffix="_stmts"
+    )
+    return {
+        index: entries - (statements or 0)
+        for index, entries, statements in counts.iter_rows()
+        if entries - (statements or 0)
+    }
+
+
+def mysql_events(frame: pl.DataFrame, ctxs: Sequence[FileContext]) -> pl.DataFrame:
     """MysqlAuditEntry -> workflow events (category null for queries: SQL analysis decides)."""
     rec = frame.with_columns(**{name: _req(key) for name, key in MYSQL_FIELDS.items()})
     cmd = pl.col("cmd").str.to_lowercase()
@@ -521,7 +545,7 @@ def mysql_events(frame: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
         pl.concat_str(pl.col("db").fill_null(""), pl.lit("."), pl.col("name")).str.strip_prefix(".")
     )
     return rec.select(
-        **_common(ctx),
+        **_common(ctxs),
         source=pl.lit("gcp_audit"),
         layer=pl.lit("workflow"),
         category=pl.when(cmd.is_in(MYSQL_AUTH_COMMANDS)).then(pl.lit("auth")),
@@ -567,13 +591,86 @@ def quarantine_reason() -> pl.Expr:
 
 def read(text: str, ctx: FileContext) -> Parsed:
     """Read Cloud Audit Log entries from any container this module knows."""
+    batch = read_batch([text.encode()], [ctx])
+    return Parsed(
+        events=batch.events.drop(BATCH_FILE),
+        records=batch.records[0],
+        quarantine=batch.quarantine.drop(BATCH_FILE),
+        notes=batch.notes[0],
+    )
+
+
+def file_entries(text: str) -> tuple[pl.DataFrame | list[str], list[str], bool]:
+    """One file's entries: a frame (CSV rows already flat, JSON documents as texts) or, for
+    NDJSON, its lines (numbered later, with the batch's other NDJSON files); notes; whether
+    they are BigQuery rows."""
     head = text.lstrip()[:4096]
     if not head.startswith(("{", "[")) and _BIGQUERY_HEADER.match(head.encode()):
-        flat, notes = flatten_csv(text), ["BigQuery export CSV: positions are file lines"]
+        return flatten_csv(text), ["BigQuery export CSV: positions are file lines"], True
+    bigquery = "protopayload_auditlog" in head
+    stripped = text.strip()
+    texts = document_texts(stripped, ("entries",))
+    if texts is None:
+        return text.split("\n"), [], bigquery
+    if stripped.startswith("["):
+        note = "a JSON array: positions are entry numbers"
+    elif texts.len() == 1 and texts[0] == stripped:
+        note = None
     else:
-        entries, notes = split_entries(text)
-        flat = flatten(entries, bigquery="protopayload_auditlog" in head)
-    flat = flat.with_columns(_reason=quarantine_reason())
+        note = 'an {"entries": [...]} document: positions are entry numbers'
+    frame = pl.DataFrame({"_raw": texts.rename("_raw")}).with_columns(
+        _pos=pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
+    )
+    return frame, [note] if note else [], bigquery
+
+
+def numbered_lines(lines: dict[int, list[str]]) -> pl.DataFrame:
+    """NDJSON files' non-blank lines (CR stripped) with their file and line number."""
+    files = pl.Series(BATCH_FILE, list(lines), dtype=pl.Int64)
+    counts = pl.Series([len(found) for found in lines.values()], dtype=pl.UInt32)
+    texts = pl.Series("_raw", [line for found in lines.values() for line in found], pl.String)
+    return (
+        pl.DataFrame({"_raw": texts.str.strip_suffix("\r")})
+        .with_columns(pl.lit(files).repeat_by(pl.lit(counts)).explode().alias(BATCH_FILE))
+        .with_columns(_pos=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(BATCH_FILE))
+        .filter(pl.col("_raw").str.strip_chars() != "")
+    )
+
+
+def read_batch(contents: Sequence[bytes], ctxs: Sequence[FileContext]) -> BatchParsed:
+    """Parse several files (UTF-8 bytes) as ``read`` would each: NDJSON files (Cloud Storage
+    sinks write one per hour and log) are split and decoded together, other containers file by
+    file, and all entries mapped in one pass."""
+    notes: list[list[str]] = [[] for _ in contents]
+    flats: list[pl.DataFrame] = []
+    entries: dict[bool, list[pl.DataFrame]] = {False: [], True: []}  # by BigQuery rows or not
+    lines: dict[bool, dict[int, list[str]]] = {False: {}, True: {}}
+    for index, content in enumerate(contents):
+        found, file_notes, bigquery = file_entries(content.decode())
+        notes[index].extend(file_notes)
+        if isinstance(found, list):
+            lines[bigquery][index] = found
+        elif "_ok" in found.columns:  # BigQuery CSV: flat already
+            flats.append(found.with_columns(pl.lit(index, pl.Int64).alias(BATCH_FILE)))
+        else:
+            file_column = pl.lit(index, pl.Int64).alias(BATCH_FILE)
+            entries[bigquery].append(found.with_columns(file_column))
+    for bigquery in (False, True):
+        if lines[bigquery]:
+            entries[bigquery].append(numbered_lines(lines[bigquery]))
+        if entries[bigquery]:
+            batch = pl.concat(entries[bigquery], how="diagonal").sort(
+                BATCH_FILE, maintain_order=True
+            )
+            flats.append(flatten(batch.select(BATCH_FILE, "_raw", "_pos"), bigquery))
+    if not flats:
+        flats.append(flatten(pl.DataFrame(schema={BATCH_FILE: pl.Int64, "_raw": pl.String,
+                                                  "_pos": pl.Int64}), False))
+    flat = (
+        pl.concat(flats, how="diagonal_relaxed")
+        .sort(BATCH_FILE, "_pos", maintain_order=True)
+        .with_columns(_reason=quarantine_reason())
+    )
     bad = flat.filter(pl.col("_reason").is_not_null())
     good = flat.filter(pl.col("_reason").is_null()).with_columns(
         _type=pl.col("request").str.json_path_match("$['@type']"),
@@ -586,30 +683,36 @@ def read(text: str, ctx: FileContext) -> Parsed:
     is_mysql = typ.str.ends_with(MYSQL_TYPE).fill_null(False) | (
         untyped & _req("cmd").is_not_null()
     ).fill_null(False)
-    pg, merged = pgaudit_events(good.filter(is_pg), ctx)
+    pg_rows = good.filter(is_pg)
+    if pg_rows.height or good.select(pl.col("insert_id").is_null().any()).item():
+        ctxs = with_digests(ctxs, contents)  # ids and statement groups name the file's digest
+    pg, merged = pgaudit_events(pg_rows, ctxs)
     parts = [
-        api_events(good.filter(~is_pg & ~is_mysql), ctx),
+        api_events(good.filter(~is_pg & ~is_mysql), ctxs),
         pg,
-        mysql_events(good.filter(is_mysql & ~is_pg), ctx),
+        mysql_events(good.filter(is_mysql & ~is_pg), ctxs),
     ]
     events = pl.concat([p for p in parts if p.height] or parts[:1], how="diagonal_relaxed")
-    events = events.sort("_pos", maintain_order=True).drop("_pos")
-    if merged:
-        notes.append(
-            f"{merged} pgAudit chunk entries merged into the statements they continue "
+    events = events.sort(BATCH_FILE, "_pos", maintain_order=True).drop("_pos")
+    for index, count in merged.items():
+        notes[index].append(
+            f"{count} pgAudit chunk entries merged into the statements they continue "
             "(records count reassembled statements)"
         )
     quarantine = bad.select(
-        file=pl.lit(ctx.display),
+        file=per_file([ctx.display for ctx in ctxs]),
         line=pl.col("_pos"),
         format=pl.lit("gcp_audit"),
         reason=pl.col("_reason"),
         raw=pl.col("_raw"),
-    )
-    return Parsed(
+        **{BATCH_FILE: pl.col(BATCH_FILE)},
+    ).cast({**QUARANTINE_SCHEMA, BATCH_FILE: pl.Int64})
+    entries_per_file = dict(flat.get_column(BATCH_FILE).value_counts().iter_rows())
+    return BatchParsed(
         events=events,
-        records=flat.height - merged,  # a continuation chunk is part of its statement's record
         quarantine=quarantine,
+        # a continuation chunk is part of its statement's record
+        records=[entries_per_file.get(i, 0) - merged.get(i, 0) for i in range(len(contents))],
         notes=notes,
     )
 
@@ -624,5 +727,6 @@ register(
         example="gcloud logging read 'logName:cloudaudit.googleapis.com' --format=json",
         layer="infrastructure",
         priority=20,
+        read_batch=read_batch,
     )
 )
