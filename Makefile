@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_cloudtrail.py
 	$(BIN)/python benchmarks/bench_gcp.py
+	$(BIN)/python benchmarks/bench_azure.py
 	$(BIN)/python benchmarks/bench_findings.py
 
 samples: $(STAMP)

@@ -269,6 +269,11 @@ def file_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:12]
 
 
+def per_file(values: Sequence[str]) -> pl.Expr:
+    """One value per file of a batch (by file index), on each row of that file (``BATCH_FILE``)."""
+    return pl.lit(pl.Series(values, dtype=pl.String)).gather(pl.col(BATCH_FILE))
+
+
 def with_digests(ctxs: Sequence[FileContext], contents: Sequence[bytes]) -> list[FileContext]:
     """The contexts with a digest each: a batch reader's files come without one (the loader
     leaves hashing to readers that need it), hashed here from the bytes handed on."""

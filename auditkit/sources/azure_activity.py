@@ -45,6 +45,11 @@ platform records without a caller (ResourceHealth, ServiceHealth, …) and ``Mic
 callers; a UPN claim wins over a contradicting ``principalType``. ``person`` = the caller when
 it is a human e-mail.
 
+Many files at once (``read_batch``, used by the read loop for folders: a Storage export writes a
+blob per hour and resource): the JSON Lines files of a batch are split together and every record
+is mapped in one pass, with the same results per file as ``read``; operations are linked within
+their file.
+
 Quarantined (file, position, reason): lines that are not JSON objects, records without an
 operation name, Entra ID sign-in/audit records and other resource-log categories that travel
 on the same Event Hub. Azure PostgreSQL server logs (``PostgreSQLLogs``) are left to pgaudit
@@ -54,17 +59,28 @@ on the same Event Hub. Azure PostgreSQL server logs (``PostgreSQLLogs``) are lef
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import polars as pl
 
-from auditkit.schema import extra_json
-from auditkit.sources import FileContext, Parsed, Source, register
+from auditkit.schema import QUARANTINE_SCHEMA, extra_json
+from auditkit.sources import (
+    BATCH_FILE,
+    BatchParsed,
+    FileContext,
+    Parsed,
+    Source,
+    per_file,
+    register,
+    with_digests,
+)
 from auditkit.sources.catalogue import apply_catalogue
 from auditkit.sources.gcp_audit import parse_time as parse_iso_time
 from auditkit.sources.jsontext import (
     document_texts,
     escape_controls,
     json_lines,
+    numbered_lines,
     read_ndjson,
 )
 from auditkit.sources.pg_log import is_envelope as is_pg_envelope
@@ -364,8 +380,8 @@ def flatten(records: pl.DataFrame) -> pl.DataFrame:
             pass
         parts.append(flatten_json(batch))
     if not parts:
-        return flatten_json(records)
-    return pl.concat([p.select("_raw", "_pos", "_ok", *FIELDS) for p in parts])
+        return flatten_json(records).select(BATCH_FILE, "_raw", "_pos", "_ok", *FIELDS)
+    return pl.concat([p.select(BATCH_FILE, "_raw", "_pos", "_ok", *FIELDS) for p in parts])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -469,7 +485,7 @@ def _compact(body: pl.Expr) -> pl.Expr:
     return pl.when(trimmed.is_in(["", "{}", "null"]).not_()).then(trimmed)
 
 
-def map_events(flat: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
+def map_events(flat: pl.DataFrame, ctxs: Sequence[FileContext]) -> pl.DataFrame:
     """Flat records -> events (before operation linking and the catalogue)."""
     claims, props = pl.col("claims"), pl.col("properties")
     frame = flat.with_columns(
@@ -497,6 +513,7 @@ def map_events(flat: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
     )
     error_code = pl.col("status_message").str.json_path_match("$.error.code")
     kind = actor_type(pl.col("_actor"), user_claim, pl.col("_activity_category"))
+    position = pl.col("_pos").cast(pl.String)
     return frame.with_columns(_actor=actor, _outcome=outcome, _sub=sub).select(
         time=parse_time(pl.col("event_time")),
         source=pl.lit("azure_activity"),
@@ -517,11 +534,10 @@ def map_events(flat: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
         src_ip=pl.coalesce("caller_ip", "_http_ip"),
         **_resource_parts(),
         statement=_compact(pl.col("request_body")),
-        event_id=pl.coalesce(
-            "event_data_id", pl.lit(ctx.digest + ":") + pl.col("_pos").cast(pl.String)
-        ),
-        raw_ref=pl.lit(ctx.display + ":") + pl.col("_pos").cast(pl.String),
+        event_id=pl.coalesce("event_data_id", per_file([c.digest + ":" for c in ctxs]) + position),
+        raw_ref=per_file([c.display + ":" for c in ctxs]) + position,
         _pos=pl.col("_pos"),
+        **{BATCH_FILE: pl.col(BATCH_FILE)},
         _provider=pl.coalesce(
             "provider", "la_provider", pl.col("_operation").str.extract(r"^([^/]+)/")
         ),
@@ -557,6 +573,7 @@ def link_operations(events: pl.DataFrame) -> pl.DataFrame:
     """Mark Start/Accept records superseded by a later record of their operation (same
     correlation id and operation name in this file): category ``other``, ``superseded_by``."""
     key = pl.concat_str(
+        pl.col(BATCH_FILE).cast(pl.String), pl.lit("|"),
         pl.coalesce("_correlation", pl.lit("#") + pl.col("_pos").cast(pl.String)),
         pl.lit("|"), pl.col("action").str.to_lowercase().fill_null(""),
     )
@@ -614,38 +631,81 @@ def quarantine_reason() -> pl.Expr:
 
 def read(text: str, ctx: FileContext) -> Parsed:
     """Read Activity Log records from any container this module knows."""
-    if _CSV_HEADER.match(text.lstrip()[:4096].encode()):
-        records, notes = _csv_records(text), ["AzureActivity CSV export: positions are file lines"]
-    else:
-        records, notes = split_records(text)
+    batch = read_batch([text.encode()], [ctx])
+    return Parsed(
+        events=batch.events.drop(BATCH_FILE),
+        records=batch.records[0],
+        quarantine=batch.quarantine.drop(BATCH_FILE),
+        notes=batch.notes[0],
+    )
+
+
+def read_batch(contents: Sequence[bytes], ctxs: Sequence[FileContext]) -> BatchParsed:
+    """Parse several files (UTF-8 bytes) as ``read`` would each: JSON Lines files (diagnostic
+    exports write one blob per hour and resource) are split together, other containers file by
+    file, and every record is mapped in one pass; operations are linked within their file."""
+    notes: list[list[str]] = [[] for _ in contents]
+    parts: list[pl.DataFrame] = []
+    lines: dict[int, list[str]] = {}
+    texts: dict[int, str] = {}
+    for index, content in enumerate(contents):
+        text = content.decode()
+        if _CSV_HEADER.match(text.lstrip()[:4096].encode()):
+            records = _csv_records(text)
+            notes[index].append("AzureActivity CSV export: positions are file lines")
+        elif (documents := document_texts(text, WRAPPER_KEYS)) is not None:
+            records = _numbered(documents)
+            if not (documents.len() == 1 and documents[0] == text.strip()):
+                notes[index].append("a JSON document: positions are record numbers")
+        else:
+            lines[index], texts[index] = text.split("\n"), text
+            continue
+        parts.append(records.with_columns(pl.lit(index, pl.Int64).alias(BATCH_FILE)))
+    if lines:
+        frame = numbered_lines(lines)
+        is_wrapper = pl.col("_raw").str.contains(_WRAPPER_LINE.pattern)
+        batched = frame.filter(is_wrapper).get_column(BATCH_FILE).unique().to_list()
+        for index in batched:  # Event Hub batches, one per line: that file alone
+            records, file_notes = split_records(texts[index])
+            parts.append(records.with_columns(pl.lit(index, pl.Int64).alias(BATCH_FILE)))
+            notes[index].extend(file_notes)
+        parts.append(frame.filter(~pl.col(BATCH_FILE).is_in(batched)))
+    records = (
+        pl.concat(parts, how="diagonal").select(BATCH_FILE, "_raw", "_pos")
+        .sort(BATCH_FILE, maintain_order=True)
+    )
     flat = flatten(records).with_columns(_reason=quarantine_reason())
     bad = flat.filter(pl.col("_reason").is_not_null())
-    events = map_events(flat.filter(pl.col("_reason").is_null()), ctx)
-    events = link_operations(events)
-    events = _with_extra(events)
+    good = flat.filter(pl.col("_reason").is_null())
+    if good.select(pl.col("event_data_id").is_null().any()).item():
+        ctxs = with_digests(ctxs, contents)  # those records' ids name the file's digest
+    events = _with_extra(link_operations(map_events(good, ctxs)))
     # superseded records keep category "other" and no risk: only the final record is the action
     final = pl.col("_superseded_by").is_null()
     events = pl.concat([
         classify(events.filter(final)),
         events.filter(~final),
-    ]).sort("_pos")
-    superseded = events.filter(~final).height
-    if superseded:
-        notes.append(
-            f"{superseded} Start/Accept records superseded by their operation's final record "
+    ]).sort(BATCH_FILE, "_pos")
+    superseded = dict(events.filter(~final).get_column(BATCH_FILE).value_counts().iter_rows())
+    for index, count in sorted(superseded.items()):
+        notes[index].append(
+            f"{count} Start/Accept records superseded by their operation's final record "
             "(category other, extra.superseded_by)"
         )
     quarantine = bad.select(
-        file=pl.lit(ctx.display),
+        file=per_file([ctx.display for ctx in ctxs]),
         line=pl.col("_pos"),
         format=pl.lit("azure_activity"),
         reason=pl.col("_reason"),
         raw=pl.col("_raw"),
-    )
-    return Parsed(
-        events=events.drop(pl.selectors.starts_with("_")),
-        records=flat.height,
+        **{BATCH_FILE: pl.col(BATCH_FILE)},
+    ).cast({**QUARANTINE_SCHEMA, BATCH_FILE: pl.Int64})
+    per_file_records = dict(flat.get_column(BATCH_FILE).value_counts().iter_rows())
+    return BatchParsed(
+        events=events.select(pl.col(BATCH_FILE), pl.exclude(BATCH_FILE))
+        .drop(pl.selectors.starts_with("_")),
         quarantine=quarantine,
+        records=[per_file_records.get(index, 0) for index in range(len(contents))],
         notes=notes,
     )
 
@@ -660,5 +720,6 @@ register(
         example="az monitor activity-log list --start-time 2024-01-01 -o json",
         layer="infrastructure",
         priority=20,
+        read_batch=read_batch,
     )
 )

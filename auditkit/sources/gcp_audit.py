@@ -56,11 +56,12 @@ from auditkit.sources import (
     FileContext,
     Parsed,
     Source,
+    per_file,
     register,
     with_digests,
 )
 from auditkit.sources.catalogue import apply_catalogue
-from auditkit.sources.jsontext import document_texts
+from auditkit.sources.jsontext import document_texts, numbered_lines
 from auditkit.sources.pgaudit import category as pgaudit_category
 
 # flat field -> JSON paths into one LogEntry, first found wins (LogEntry, BigQuery nested rows,
@@ -390,11 +391,6 @@ def _target() -> pl.Expr:
     )
 
 
-def per_file(values: Sequence[str]) -> pl.Expr:
-    """One value per file of the batch, on each row of that file (``BATCH_FILE``)."""
-    return pl.lit(pl.Series(values, dtype=pl.String)).gather(pl.col(BATCH_FILE))
-
-
 def _common(ctxs: Sequence[FileContext]) -> dict[str, pl.Expr]:
     position = pl.col("_pos").cast(pl.String)
     return {
@@ -622,19 +618,6 @@ def file_entries(text: str) -> tuple[pl.DataFrame | list[str], list[str], bool]:
         _pos=pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
     )
     return frame, [note] if note else [], bigquery
-
-
-def numbered_lines(lines: dict[int, list[str]]) -> pl.DataFrame:
-    """NDJSON files' non-blank lines (CR stripped) with their file and line number."""
-    files = pl.Series(BATCH_FILE, list(lines), dtype=pl.Int64)
-    counts = pl.Series([len(found) for found in lines.values()], dtype=pl.UInt32)
-    texts = pl.Series("_raw", [line for found in lines.values() for line in found], pl.String)
-    return (
-        pl.DataFrame({"_raw": texts.str.strip_suffix("\r")})
-        .with_columns(pl.lit(files).repeat_by(pl.lit(counts)).explode().alias(BATCH_FILE))
-        .with_columns(_pos=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(BATCH_FILE))
-        .filter(pl.col("_raw").str.strip_chars() != "")
-    )
 
 
 def read_batch(contents: Sequence[bytes], ctxs: Sequence[FileContext]) -> BatchParsed:

@@ -12,6 +12,8 @@ import json
 
 import polars as pl
 
+from auditkit.sources import BATCH_FILE
+
 
 def one_line(text: str) -> bytes:
     """A JSON document on one line: CR/LF outside strings are whitespace, inside are escaped."""
@@ -149,9 +151,19 @@ def document_texts(body: str, keys: tuple[str, ...]) -> pl.Series | None:
 
 def json_lines(text: str) -> pl.DataFrame:
     """``_raw`` (one non-blank line each, CR stripped) and ``_pos`` (its line number)."""
-    lines = pl.Series("_raw", text.split("\n")).str.strip_suffix("\r")
+    return numbered_lines({0: text.split("\n")}).drop(BATCH_FILE)
+
+
+def numbered_lines(lines: dict[int, list[str]]) -> pl.DataFrame:
+    """Several files' lines (file index -> its lines) as one frame: ``BATCH_FILE``, ``_raw``
+    (non-blank lines, CR stripped) and ``_pos`` (the line number in its file)."""
+    files = pl.Series(BATCH_FILE, list(lines), dtype=pl.Int64)
+    counts = pl.Series([len(found) for found in lines.values()], dtype=pl.UInt32)
+    texts = pl.Series("_raw", [line for found in lines.values() for line in found], pl.String)
     return (
-        pl.DataFrame({"_raw": lines})
-        .with_columns(_pos=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
+        pl.DataFrame({"_raw": texts.str.strip_suffix("\r")})
+        .with_columns(pl.lit(files).repeat_by(pl.lit(counts)).explode().alias(BATCH_FILE))
+        .with_columns(_pos=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(BATCH_FILE))
         .filter(pl.col("_raw").str.strip_chars() != "")
+        .select(BATCH_FILE, "_raw", "_pos")
     )
