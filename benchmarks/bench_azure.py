@@ -12,19 +12,14 @@ by wall-clock and CPU time, best and median over ``--repeat`` reads, and the pea
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
-import os
 import random
-import resource
-import statistics
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from auditkit.sources import read
+from folder_reads import arguments, prepared, timed_reads
 
 DATA = Path(__file__).resolve().parent / "data" / "azure"
 SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
@@ -119,36 +114,11 @@ def generate(folder: Path, files: int, total_mb: float, seed: int = 13) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=1000)
-    parser.add_argument("--mb", type=float, default=100.0, help="uncompressed MB in total")
-    parser.add_argument("--repeat", type=int, default=3, help="reads of the folder")
+    parser = arguments(__doc__.splitlines()[0])
     args = parser.parse_args()
     folder = DATA / f"export-{args.files}x{args.mb:g}mb"
-    marker = folder / ".bytes"
-    if not marker.exists():
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(str(generate(folder, args.files, args.mb)))
-    size = int(marker.read_text())
-    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} before the run")
-    walls = []
-    for _ in range(args.repeat):
-        started, cpu_started = time.perf_counter(), time.process_time()
-        result = read(folder, progress=True)
-        seconds = time.perf_counter() - started
-        cpu = time.process_time() - cpu_started
-        walls.append(seconds)
-        events = result.events.height
-        print(f"{args.files} files, {size / 1e6:.1f} MB JSON, {events:,} events, "
-              f"{result.quarantine.height} quarantined in {seconds:.2f} s wall, {cpu:.2f} s CPU")
-        print(f"  wall: {size / 1e6 / seconds:.1f} MB/s uncompressed JSON, "
-              f"{events / seconds:,.0f} events/s; "
-              f"CPU: {size / 1e6 / cpu:.1f} MB/s, {events / cpu:,.0f} events/s")
-    if len(walls) > 1:
-        print(f"auditkit over {len(walls)} reads: best {size / 1e6 / min(walls):.1f} MB/s, "
-              f"median {size / 1e6 / statistics.median(walls):.1f} MB/s")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS {peak:.0f} MB, load average {os.getloadavg()[0]:.2f} after")
+    size = prepared(folder, lambda path: generate(path, args.files, args.mb))
+    timed_reads(folder, size, args.files, args.repeat)
 
 
 if __name__ == "__main__":

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import hashlib
 import json
 from pathlib import Path
 
 import pytest
-from polars.testing import assert_frame_equal
 
 from auditkit.errors import InputError
-from auditkit.sources import REGISTRY, read, read_file
 from auditkit.sources import cloudtrail as ct
+from auditkit.sources import read, read_file
+from tests.batchcheck import assert_same_read, read_file_by_file
 
 ACCOUNT = "111122223333"
 IAM = {"type": "IAMUser", "principalId": "AIDAX", "arn": f"arn:aws:iam::{ACCOUNT}:user/alice",
@@ -89,23 +88,13 @@ def folder(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def read_alone(monkeypatch: pytest.MonkeyPatch, folder: Path):
-    """The read loop without the batch reader: one ``read`` per file."""
-    with monkeypatch.context() as patch:
-        patch.setitem(REGISTRY, "cloudtrail",
-                      dataclasses.replace(REGISTRY["cloudtrail"], read_batch=None))
-        return read(folder)
-
 
 @pytest.mark.parametrize("batch_bytes", [32 * 2**20, 400])
 def test_batches_equal_reading_each_file_alone(monkeypatch, folder, batch_bytes) -> None:
-    alone = read_alone(monkeypatch, folder)
+    alone = read_file_by_file(monkeypatch, folder, "cloudtrail")
     monkeypatch.setattr("auditkit.sources.BATCH_BYTES", batch_bytes)
     batched = read(folder, progress=True)
-    assert_frame_equal(batched.events, alone.events)
-    assert_frame_equal(batched.quarantine, alone.quarantine)
-    assert_frame_equal(batched.files, alone.files)
-    assert batched.notes == alone.notes
+    assert_same_read(batched, alone)
 
 
 def test_batch_accounting_per_file(folder) -> None:
@@ -181,8 +170,5 @@ def test_loading_ahead_changes_nothing(monkeypatch, folder, max_size, ahead) -> 
     monkeypatch.setattr("auditkit.sources.PREFETCH_MAX_SIZE", max_size)
     monkeypatch.setattr("auditkit.sources.PREFETCH_BYTES", ahead)
     other = read(folder)
-    assert_frame_equal(other.events, usual.events)
-    assert_frame_equal(other.quarantine, usual.quarantine)
-    assert_frame_equal(other.files, usual.files)
-    assert other.notes == usual.notes
+    assert_same_read(other, usual)
 

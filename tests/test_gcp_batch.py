@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import json
 from pathlib import Path
 
 import pytest
-from polars.testing import assert_frame_equal
 
-from auditkit.sources import REGISTRY, read
+from auditkit.sources import read
+from tests.batchcheck import assert_same_read, read_file_by_file
 from tests.test_gcp_audit import DATA_ACCESS, ONE, TWO, entry, ndjson, pg_entry
 
 MYSQL = entry("cloudsql.instances.query", log=DATA_ACCESS, insert_id="my1", request={
@@ -61,22 +60,13 @@ def folder(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def read_alone(monkeypatch: pytest.MonkeyPatch, folder: Path):
-    with monkeypatch.context() as patch:
-        patch.setitem(REGISTRY, "gcp_audit",
-                      dataclasses.replace(REGISTRY["gcp_audit"], read_batch=None))
-        return read(folder)
-
 
 @pytest.mark.parametrize("batch_bytes", [24 * 2**20, 300])
 def test_batches_equal_reading_each_file_alone(monkeypatch, folder, batch_bytes) -> None:
-    alone = read_alone(monkeypatch, folder)
+    alone = read_file_by_file(monkeypatch, folder, "gcp_audit")
     monkeypatch.setattr("auditkit.sources.BATCH_BYTES", batch_bytes)
     batched = read(folder)
-    assert_frame_equal(batched.events, alone.events)
-    assert_frame_equal(batched.quarantine, alone.quarantine)
-    assert_frame_equal(batched.files, alone.files)
-    assert batched.notes == alone.notes
+    assert_same_read(batched, alone)
 
 
 def test_batch_accounting_per_file(folder) -> None:

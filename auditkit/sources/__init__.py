@@ -32,11 +32,15 @@ the bottom of this file::
 every record becomes an event or a quarantined row (file, line, reason).
 
 A format whose files are often many and small (CloudTrail writes one per account, region and
-five minutes) can also register ``read_batch(contents, ctxs) -> BatchParsed``: the loop then hands
-it runs of consecutive files of that format (up to ``BATCH_BYTES``) to parse in one Polars pass,
-with the same per-file results as ``read`` on each; per-call costs are paid per batch. A batch
-reader gets each file as UTF-8 *bytes* (BOM removed, invalid bytes already replaced with a note),
-which Polars reads as they are: an ASCII file is never decoded to ``str`` and encoded back.
+five minutes, GCP sinks and Azure exports one per hour) can also register
+``read_batch(contents, ctxs) -> BatchParsed``: the loop then hands it runs of consecutive files of
+that format (up to ``BATCH_BYTES``) to parse in one Polars pass, with the same per-file results as
+``read`` on each; per-call costs are paid per batch. A batch reader gets each file as UTF-8
+*bytes* (BOM removed, invalid bytes already replaced with a note), which Polars reads as they are:
+an ASCII file is never decoded to ``str`` and encoded back; the file's digest is left empty for
+the reader to compute when it needs one (``with_digests``). ``per_file``, ``batch_quarantine`` and
+``read_alone`` (``read`` as a batch of one) are the pieces batch readers share. Small files are
+loaded ahead in a background thread while the previous batch is parsed (``prefetched``).
 """
 
 from __future__ import annotations
@@ -272,6 +276,36 @@ def file_digest(data: bytes) -> str:
 def per_file(values: Sequence[str]) -> pl.Expr:
     """One value per file of a batch (by file index), on each row of that file (``BATCH_FILE``)."""
     return pl.lit(pl.Series(values, dtype=pl.String)).gather(pl.col(BATCH_FILE))
+
+
+def batch_quarantine(
+    rows: pl.DataFrame, ctxs: Sequence[FileContext], format: str,
+    *, line: str = "_pos", reason: str = "_reason", raw: str = "_raw",
+) -> pl.DataFrame:
+    """A batch's rejected rows as quarantine rows (``QUARANTINE_SCHEMA`` and ``BATCH_FILE``)."""
+    return rows.select(
+        file=per_file([ctx.display for ctx in ctxs]),
+        line=pl.col(line),
+        format=pl.lit(format),
+        reason=pl.col(reason),
+        raw=pl.col(raw),
+        **{BATCH_FILE: pl.col(BATCH_FILE)},
+    ).cast({**QUARANTINE_SCHEMA, BATCH_FILE: pl.Int64})
+
+
+def read_alone(
+    read_batch: Callable[[Sequence[bytes], Sequence[FileContext]], BatchParsed],
+    text: str,
+    ctx: FileContext,
+) -> Parsed:
+    """One file read by a batch reader, as a reader's ``Parsed`` (a batch of one)."""
+    batch = read_batch([text.encode()], [ctx])
+    return Parsed(
+        events=batch.events.drop(BATCH_FILE),
+        records=batch.records[0],
+        quarantine=batch.quarantine.drop(BATCH_FILE),
+        notes=batch.notes[0],
+    )
 
 
 def with_digests(ctxs: Sequence[FileContext], contents: Sequence[bytes]) -> list[FileContext]:

@@ -63,14 +63,16 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from auditkit.schema import QUARANTINE_SCHEMA, extra_json
+from auditkit.schema import extra_json
 from auditkit.sources import (
     BATCH_FILE,
     BatchParsed,
     FileContext,
     Parsed,
     Source,
+    batch_quarantine,
     per_file,
+    read_alone,
     register,
     with_digests,
 )
@@ -631,13 +633,7 @@ def quarantine_reason() -> pl.Expr:
 
 def read(text: str, ctx: FileContext) -> Parsed:
     """Read Activity Log records from any container this module knows."""
-    batch = read_batch([text.encode()], [ctx])
-    return Parsed(
-        events=batch.events.drop(BATCH_FILE),
-        records=batch.records[0],
-        quarantine=batch.quarantine.drop(BATCH_FILE),
-        notes=batch.notes[0],
-    )
+    return read_alone(read_batch, text, ctx)
 
 
 def read_batch(contents: Sequence[bytes], ctxs: Sequence[FileContext]) -> BatchParsed:
@@ -692,14 +688,7 @@ def read_batch(contents: Sequence[bytes], ctxs: Sequence[FileContext]) -> BatchP
             f"{count} Start/Accept records superseded by their operation's final record "
             "(category other, extra.superseded_by)"
         )
-    quarantine = bad.select(
-        file=per_file([ctx.display for ctx in ctxs]),
-        line=pl.col("_pos"),
-        format=pl.lit("azure_activity"),
-        reason=pl.col("_reason"),
-        raw=pl.col("_raw"),
-        **{BATCH_FILE: pl.col(BATCH_FILE)},
-    ).cast({**QUARANTINE_SCHEMA, BATCH_FILE: pl.Int64})
+    quarantine = batch_quarantine(bad, ctxs, "azure_activity")
     per_file_records = dict(flat.get_column(BATCH_FILE).value_counts().iter_rows())
     return BatchParsed(
         events=events.select(pl.col(BATCH_FILE), pl.exclude(BATCH_FILE))

@@ -35,13 +35,16 @@ from functools import cache
 import polars as pl
 
 from auditkit.errors import InputError
-from auditkit.schema import QUARANTINE_SCHEMA, extra_json
+from auditkit.schema import extra_json
 from auditkit.sources import (
     BATCH_FILE,
     BatchParsed,
     FileContext,
     Parsed,
     Source,
+    batch_quarantine,
+    per_file,
+    read_alone,
     register,
     with_digests,
 )
@@ -506,15 +509,7 @@ def catalogued_actions() -> list[str]:
 def quarantine_rows(rejected: pl.DataFrame, ctxs: Sequence[FileContext]) -> pl.DataFrame:
     """Rejected records as quarantine rows (``line`` holds the record index or line), with
     ``BATCH_FILE``."""
-    displays = pl.Series([ctx.display for ctx in ctxs], dtype=S)
-    return rejected.select(
-        file=pl.lit(displays).gather(pl.col(BATCH_FILE)),
-        line=pl.col("pos").cast(pl.Int64),
-        format=pl.lit("cloudtrail"),
-        reason=pl.col("reason"),
-        raw=pl.col("raw"),
-        **{BATCH_FILE: pl.col(BATCH_FILE)},
-    ).cast({**QUARANTINE_SCHEMA, BATCH_FILE: pl.Int64})
+    return batch_quarantine(rejected, ctxs, "cloudtrail", line="pos", reason="reason", raw="raw")
 
 
 def is_digest(body: bytes) -> bool:
@@ -525,13 +520,7 @@ def is_digest(body: bytes) -> bool:
 
 def read(text: str, ctx: FileContext) -> Parsed:
     """Parse any CloudTrail container into events (see the module docstring)."""
-    batch = read_batch([text.encode()], [ctx])
-    return Parsed(
-        events=batch.events.drop(BATCH_FILE),
-        records=batch.records[0],
-        quarantine=batch.quarantine.drop(BATCH_FILE),
-        notes=batch.notes[0],
-    )
+    return read_alone(read_batch, text, ctx)
 
 
 def read_batch(contents: Sequence[bytes], ctxs: Sequence[FileContext]) -> BatchParsed:
@@ -678,17 +667,14 @@ def map_records(
     fields = pl.concat([fields, request_fields(fields.get_column("statement"))],
                        how="horizontal")
     position = pl.col("pos").cast(S)
-    per_file = pl.col(BATCH_FILE)
-    displays = pl.Series([ctx.display + ":" for ctx in ctxs], dtype=S)
-    digests = pl.Series([ctx.digest + ":" for ctx in ctxs], dtype=S)
     events = (
         fields.lazy()
         .with_columns(
             _category=category(fields),
-            _raw_ref=pl.lit(displays).gather(per_file) + position,
-            _fallback_id=pl.lit(digests).gather(per_file) + position,  # no eventID
+            _raw_ref=per_file([ctx.display + ":" for ctx in ctxs]) + position,
+            _fallback_id=per_file([ctx.digest + ":" for ctx in ctxs]) + position,  # no eventID
         )
-        .select(**MAPPING, **{BATCH_FILE: per_file})
+        .select(**MAPPING, **{BATCH_FILE: pl.col(BATCH_FILE)})
         .collect()
     )
     if events.get_column("action").str.to_lowercase().is_in(catalogued_actions()).any():

@@ -49,14 +49,16 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from auditkit.schema import QUARANTINE_SCHEMA, extra_json, object_name
+from auditkit.schema import extra_json, object_name
 from auditkit.sources import (
     BATCH_FILE,
     BatchParsed,
     FileContext,
     Parsed,
     Source,
+    batch_quarantine,
     per_file,
+    read_alone,
     register,
     with_digests,
 )
@@ -587,13 +589,7 @@ def quarantine_reason() -> pl.Expr:
 
 def read(text: str, ctx: FileContext) -> Parsed:
     """Read Cloud Audit Log entries from any container this module knows."""
-    batch = read_batch([text.encode()], [ctx])
-    return Parsed(
-        events=batch.events.drop(BATCH_FILE),
-        records=batch.records[0],
-        quarantine=batch.quarantine.drop(BATCH_FILE),
-        notes=batch.notes[0],
-    )
+    return read_alone(read_batch, text, ctx)
 
 
 def file_entries(text: str) -> tuple[pl.DataFrame | list[str], list[str], bool]:
@@ -682,14 +678,7 @@ def read_batch(contents: Sequence[bytes], ctxs: Sequence[FileContext]) -> BatchP
             f"{count} pgAudit chunk entries merged into the statements they continue "
             "(records count reassembled statements)"
         )
-    quarantine = bad.select(
-        file=per_file([ctx.display for ctx in ctxs]),
-        line=pl.col("_pos"),
-        format=pl.lit("gcp_audit"),
-        reason=pl.col("_reason"),
-        raw=pl.col("_raw"),
-        **{BATCH_FILE: pl.col(BATCH_FILE)},
-    ).cast({**QUARANTINE_SCHEMA, BATCH_FILE: pl.Int64})
+    quarantine = batch_quarantine(bad, ctxs, "gcp_audit")
     entries_per_file = dict(flat.get_column(BATCH_FILE).value_counts().iter_rows())
     return BatchParsed(
         events=events,
