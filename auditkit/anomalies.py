@@ -941,10 +941,15 @@ def new_source(ctx: Context) -> pl.DataFrame:
     apps = ev.select("client_app").unique().with_columns(_family=_app_family(pl.col("client_app")))
     ev = ev.join(apps, on="client_app", how="left", nulls_equal=True)
     kinds = {"address": pl.col("src_ip"), "client": pl.col("_family")}
+    ignored = {"address": cfg.get("ignore_addresses") or [],
+               "client": cfg.get("ignore_clients") or []}
     frames = []
     for kind in cfg.get("kinds", ["address", "client"]):
+        keep = pl.col("value").is_not_null()
+        if ignored[kind]:  # platform-written values are no one's new source
+            keep = keep & ~pl.col("value").str.contains("|".join(ignored[kind]))
         frames.append(ev.select("who", "time", "event_id", kind=pl.lit(kind), value=kinds[kind])
-                      .filter(pl.col("value").is_not_null()))
+                      .filter(keep))
     values = pl.concat(frames)
     firsts = values.group_by("who", "kind", "value").agg(
         _first=pl.col("time").min(), _n=pl.len())

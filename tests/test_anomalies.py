@@ -365,3 +365,17 @@ def test_first_seen_counts_the_first_success_after_a_refused_attempt():
     ]
     found = run(rows, "first_seen")
     assert found["time"].to_list() == [at(5, 2, 20)]
+
+
+def test_platform_written_clients_and_addresses_are_no_new_source():
+    rows = workdays(client_app="aws-cli/2.15.30") + [
+        event(at(5, 10), statement="{}", category="other", client_app="AWS Internal"),
+        event(at(5, 11), statement="{}", category="other", client_app="rds.amazonaws.com",
+              src_ip="rds.amazonaws.com"),
+    ]
+    assert run(rows, "new_source").height == 0
+    rows.append(event(at(5, 12), statement="{}", category="other", client_app="Boto3/1.34.69"))
+    found = run(rows, "new_source")
+    assert found["reason"].to_list() == [
+        "alice used the client Boto3 for the first time at 12:00 UTC on 2026-11-05 (before: "
+        "aws-cli); 1 events from it within 24 hours."]
