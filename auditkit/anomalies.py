@@ -566,7 +566,8 @@ def volume(ctx: Context) -> pl.DataFrame:
     )
     out = hits.select(
         "time", "person", "actor", "event_ids",
-        severity=pl.lit(str(cfg.get("severity", "medium"))),
+        severity=pl.when(pl.col("value") >= float(cfg.get("high_ratio", 10.0)) * pl.col("median"))
+        .then(pl.lit("high")).otherwise(pl.lit(str(cfg.get("severity", "medium")))),
         reason=reason,
     )
     return _finish(out, ctx, "volume")

@@ -121,6 +121,12 @@ def test_volume_far_above_own_days():
     assert "median of bob's days (21" in reason and "robust z-score" in reason
 
 
+def test_volume_severity_grows_with_the_ratio():
+    medium = run(_days_of({2: 20, 3: 22, 4: 18, 5: 21, 6: 150}), "volume")
+    high = run(_days_of({2: 20, 3: 22, 4: 18, 5: 21, 6: 400}), "volume")
+    assert (medium["severity"].to_list(), high["severity"].to_list()) == (["medium"], ["high"])
+
+
 def test_volume_normal_day_does_not_fire():
     assert run(_days_of({2: 20, 3: 22, 4: 18, 5: 21, 6: 25}), "volume").height == 0
 
