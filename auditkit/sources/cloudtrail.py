@@ -35,7 +35,7 @@ from functools import cache
 import polars as pl
 
 from auditkit.errors import InputError
-from auditkit.schema import extra_json
+from auditkit.schema import extra_json_rows
 from auditkit.sources import (
     BATCH_FILE,
     BatchParsed,
@@ -446,7 +446,6 @@ def _mapping() -> dict[str, pl.Expr]:
     state, error = outcome()
     account, region = pl.col("recipientAccountId"), pl.col("awsRegion")
     within = pl.coalesce(*(pl.col(f"rq_{key}") for key in TARGET_KEYS))
-    caller_account = ident("accountId")
     return {
         "time": pl.col("_time"),
         "source": pl.lit("cloudtrail"),
@@ -469,27 +468,6 @@ def _mapping() -> dict[str, pl.Expr]:
         "statement": pl.col("statement"),
         "event_id": pl.coalesce(blank_null(pl.col("eventID")), pl.col("_fallback_id")),
         "raw_ref": pl.col("_raw_ref"),
-        "extra": extra_json(
-            event_source=pl.col("eventSource"),
-            region=region,
-            account=account,
-            caller_account=pl.when(caller_account != account).then(caller_account),
-            identity_type=ident("type"),
-            read_only=flag(pl.col("readOnly")),
-            event_type=pl.col("eventType"),
-            event_category=pl.col("eventCategory"),
-            mfa_authenticated=flag(ident("sessionContext", "attributes", "mfaAuthenticated")),
-            mfa_used=pl.col("additionalEventData").str.json_path_match("$.MFAUsed"),
-            session_issuer=ident("sessionContext", "sessionIssuer", "arn"),
-            source_identity=ident("sessionContext", "sourceIdentity"),
-            invoked_by=ident("invokedBy"),
-            access_key_id=blank_null(ident("accessKeyId")),
-            request_id=pl.col("requestID"),
-            shared_event_id=pl.col("sharedEventID"),
-            vpc_endpoint_id=pl.col("vpcEndpointId"),
-            event_version=pl.col("eventVersion"),
-            time_from=pl.when(pl.col("eventTime").is_null()).then(pl.lit("@timestamp")),
-        ),
         "event_source": pl.col("eventSource"),  # for the catalogue, dropped after
     }
 
@@ -497,6 +475,36 @@ def _mapping() -> dict[str, pl.Expr]:
 # schema column -> expression over the decoded envelope, the request's ``rq_*`` keys and the
 # per-file helper columns ``_time``, ``_category``, ``_raw_ref``, ``_fallback_id``
 MAPPING: dict[str, pl.Expr] = _mapping()
+
+
+def _extra() -> dict[str, pl.Expr]:
+    account, caller_account = pl.col("recipientAccountId"), ident("accountId")
+    region = pl.col("awsRegion")
+    return {
+        "event_source": pl.col("eventSource"),
+        "region": region,
+        "account": account,
+        "caller_account": pl.when(caller_account != account).then(caller_account),
+        "identity_type": ident("type"),
+        "read_only": flag(pl.col("readOnly")),
+        "event_type": pl.col("eventType"),
+        "event_category": pl.col("eventCategory"),
+        "mfa_authenticated": flag(ident("sessionContext", "attributes", "mfaAuthenticated")),
+        "mfa_used": pl.col("additionalEventData").str.json_path_match("$.MFAUsed"),
+        "session_issuer": ident("sessionContext", "sessionIssuer", "arn"),
+        "source_identity": ident("sessionContext", "sourceIdentity"),
+        "invoked_by": ident("invokedBy"),
+        "access_key_id": blank_null(ident("accessKeyId")),
+        "request_id": pl.col("requestID"),
+        "shared_event_id": pl.col("sharedEventID"),
+        "vpc_endpoint_id": pl.col("vpcEndpointId"),
+        "event_version": pl.col("eventVersion"),
+        "time_from": pl.when(pl.col("eventTime").is_null()).then(pl.lit("@timestamp")),
+    }
+
+
+# ``extra`` key -> expression over the decoded envelope, in the keys' order (``extra_json_rows``)
+EXTRA: dict[str, pl.Expr] = _extra()
 
 
 @cache
@@ -676,6 +684,7 @@ def map_records(
         )
         .select(**MAPPING, **{BATCH_FILE: pl.col(BATCH_FILE)})
         .collect()
+        .with_columns(extra=extra_json_rows(fields, **EXTRA))
     )
     if events.get_column("action").str.to_lowercase().is_in(catalogued_actions()).any():
         events = apply_catalogue(events, "aws", service="event_source")
