@@ -63,7 +63,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from auditkit.schema import extra_json
+from auditkit.schema import extra_json_rows
 from auditkit.sources import (
     BATCH_FILE,
     BatchParsed,
@@ -595,7 +595,8 @@ def _with_extra(events: pl.DataFrame) -> pl.DataFrame:
     fields = events.get_column("_extra").struct.fields
     extra = pl.col("_extra")
     return events.with_columns(
-        extra=extra_json(
+        extra=extra_json_rows(
+            events,
             **{name: extra.struct.field(name) for name in fields[:2]},
             superseded_by=pl.col("_superseded_by"),
             provider=pl.col("_provider"),
