@@ -52,3 +52,29 @@ def test_unreadable_files_in_a_folder_make_the_cli_fail_after_writing(folder, tm
 def test_a_named_unreadable_file_is_an_error(folder):
     with pytest.raises(InputError, match="corrupt gzip"):
         read([folder / "f-corrupt.log.gz"])
+
+
+def test_an_unreadable_file_in_a_folder_is_reported_and_the_rest_read(tmp_path, monkeypatch):
+    import pathlib
+
+    good = tmp_path / "a.log"
+    good.write_text("2024-05-01 10:00:00 UTC [1] LOG:  database system is ready\n")
+    locked = tmp_path / "b.log"
+    locked.write_text("x\n")
+    real = pathlib.Path.read_bytes
+
+    def refuse(self):
+        if self.name == "b.log":
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(pathlib.Path, "read_bytes", refuse)
+    result = read(tmp_path)
+    rows = {pathlib.Path(r["path"]).name: r for r in result.files.iter_rows(named=True)}
+    assert rows["b.log"]["format"] == "unreadable"
+    assert result.quarantine.filter(
+        result.quarantine["file"].str.ends_with("b.log"))["reason"].to_list() == [
+        "whole file: cannot be read (Permission denied)"]
+    assert rows["a.log"]["format"] != "unreadable"
+    with pytest.raises(InputError, match="cannot be read"):
+        read(locked)

@@ -191,7 +191,10 @@ def iter_files(paths: Iterable[str | Path]) -> list[Path]:
 
 def read_bytes(path: Path) -> bytes:
     """The file's content, gunzipped when it is gzip (by magic number, not by name)."""
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:  # permissions, a file gone since the folder was listed, I/O errors
+        raise InputError(str(path), f"cannot be read ({exc.strerror or exc})") from None
     if data[:2] == b"\x1f\x8b":
         # one zlib-ng call (2.5x zlib's speed) for the usual single, sound member; the gzip
         # module for the rest (several members, trailing bytes) and to word a corrupt file's error
