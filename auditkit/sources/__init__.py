@@ -427,6 +427,13 @@ def prefetched(
     pool = ThreadPoolExecutor(1, thread_name_prefix="auditkit-load")
     ahead: deque[tuple[Path, int, Future[LoadedFile | None]]] = deque()
     ahead_bytes = 0
+
+    def oldest() -> tuple[Path, Callable[[], LoadedFile | None]]:
+        nonlocal ahead_bytes
+        path, weight, future = ahead.popleft()
+        ahead_bytes -= weight
+        return path, future.result
+
     try:
         for path in files:
             try:
@@ -435,18 +442,16 @@ def prefetched(
                 size = -1
             if size < 0 or size > PREFETCH_MAX_SIZE:
                 while ahead:  # in order: what was loaded ahead comes first
-                    yield ahead[0][0], ahead.popleft()[2].result
+                    yield oldest()
                 yield path, partial(load, path)
                 continue
             weight = size * GZIP_RATIO if path.suffix == ".gz" else size  # content, estimated
             ahead.append((path, weight, pool.submit(load, path)))
             ahead_bytes += weight
             while ahead and (ahead_bytes > PREFETCH_BYTES or ahead[0][2].done()):
-                done_path, done_weight, future = ahead.popleft()
-                ahead_bytes -= done_weight
-                yield done_path, future.result
+                yield oldest()
         while ahead:
-            yield ahead[0][0], ahead.popleft()[2].result
+            yield oldest()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
