@@ -125,6 +125,8 @@ def extra_json_rows(frame: pl.DataFrame, **fields: pl.Expr) -> pl.Series:
     group's struct holding only those (2-3x faster: removing keys from the text is the costly
     part). Many distinct key sets fall back to ``extra_json``."""
     names = list(fields)
+    if len(names) > 63:  # one bit per field in a UInt64
+        return frame.select(extra=extra_json(**fields)).get_column("extra")
     values = frame.select(**fields).with_columns(
         _keys=pl.sum_horizontal(
             pl.col(name).is_not_null().cast(pl.UInt64) * (1 << bit)
@@ -133,7 +135,7 @@ def extra_json_rows(frame: pl.DataFrame, **fields: pl.Expr) -> pl.Series:
         _row=pl.int_range(pl.len(), dtype=pl.UInt32),
     )
     key_sets = values.get_column("_keys").unique()
-    if key_sets.len() > MAX_KEY_SETS or len(names) > 63:
+    if key_sets.len() > MAX_KEY_SETS:
         return frame.select(extra=extra_json(**fields)).get_column("extra")
     parts = []
     for keys, rows in values.partition_by("_keys", as_dict=True).items():

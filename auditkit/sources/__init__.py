@@ -276,6 +276,11 @@ def file_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:12]
 
 
+def file_column(index: int) -> pl.Expr:
+    """The ``BATCH_FILE`` column of one file's rows in a batch."""
+    return pl.lit(index, dtype=pl.Int64).alias(BATCH_FILE)
+
+
 def per_file(values: Sequence[str]) -> pl.Expr:
     """One value per file of a batch (by file index), on each row of that file (``BATCH_FILE``)."""
     return pl.lit(pl.Series(values, dtype=pl.String)).gather(pl.col(BATCH_FILE))

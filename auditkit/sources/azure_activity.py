@@ -71,6 +71,7 @@ from auditkit.sources import (
     Parsed,
     Source,
     batch_quarantine,
+    file_column,
     per_file,
     read_alone,
     register,
@@ -643,8 +644,7 @@ def read_batch(contents: Sequence[bytes], ctxs: Sequence[FileContext]) -> BatchP
     file, and every record is mapped in one pass; operations are linked within their file."""
     notes: list[list[str]] = [[] for _ in contents]
     parts: list[pl.DataFrame] = []
-    lines: dict[int, list[str]] = {}
-    texts: dict[int, str] = {}
+    texts: dict[int, str] = {}  # JSON Lines files
     for index, content in enumerate(contents):
         text = content.decode()
         if _CSV_HEADER.match(text.lstrip()[:4096].encode()):
@@ -655,16 +655,16 @@ def read_batch(contents: Sequence[bytes], ctxs: Sequence[FileContext]) -> BatchP
             if not (documents.len() == 1 and documents[0] == text.strip()):
                 notes[index].append("a JSON document: positions are record numbers")
         else:
-            lines[index], texts[index] = text.split("\n"), text
+            texts[index] = text
             continue
-        parts.append(records.with_columns(pl.lit(index, pl.Int64).alias(BATCH_FILE)))
-    if lines:
-        frame = numbered_lines(lines)
+        parts.append(records.with_columns(file_column(index)))
+    if texts:
+        frame = numbered_lines(texts)
         is_wrapper = pl.col("_raw").str.contains(_WRAPPER_LINE.pattern)
         batched = frame.filter(is_wrapper).get_column(BATCH_FILE).unique().to_list()
         for index in batched:  # Event Hub batches, one per line: that file alone
             records, file_notes = split_records(texts[index])
-            parts.append(records.with_columns(pl.lit(index, pl.Int64).alias(BATCH_FILE)))
+            parts.append(records.with_columns(file_column(index)))
             notes[index].extend(file_notes)
         parts.append(frame.filter(~pl.col(BATCH_FILE).is_in(batched)))
     records = (

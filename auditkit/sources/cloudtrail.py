@@ -43,6 +43,7 @@ from auditkit.sources import (
     Parsed,
     Source,
     batch_quarantine,
+    file_column,
     per_file,
     read_alone,
     register,
@@ -605,11 +606,6 @@ def digests_if_needed(
     ).item():
         return ctxs
     return with_digests(ctxs, contents)
-
-
-def file_column(index: int) -> pl.Expr:
-    """The ``BATCH_FILE`` column of one file's rows."""
-    return pl.lit(index, dtype=pl.Int64).alias(BATCH_FILE)
 
 
 def slow_records(body: str, ctx: FileContext) -> tuple[pl.DataFrame, pl.DataFrame]:

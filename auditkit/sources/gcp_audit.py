@@ -57,6 +57,7 @@ from auditkit.sources import (
     Parsed,
     Source,
     batch_quarantine,
+    file_column,
     per_file,
     read_alone,
     register,
@@ -162,7 +163,7 @@ def split_entries(text: str) -> tuple[pl.DataFrame, list[str]]:
     """One JSON file's entries: ``_raw`` (one entry's JSON text or a bad line) and ``_pos``
     (line for NDJSON, entry ordinal for JSON documents), and notes."""
     found, notes, _ = file_entries(text)
-    if isinstance(found, list):
+    if isinstance(found, str):
         return numbered_lines({0: found}).drop(BATCH_FILE), notes
     return found, notes
 
@@ -592,10 +593,10 @@ def read(text: str, ctx: FileContext) -> Parsed:
     return read_alone(read_batch, text, ctx)
 
 
-def file_entries(text: str) -> tuple[pl.DataFrame | list[str], list[str], bool]:
+def file_entries(text: str) -> tuple[pl.DataFrame | str, list[str], bool]:
     """One file's entries: a frame (CSV rows already flat, JSON documents as texts) or, for
-    NDJSON, its lines (numbered later, with the batch's other NDJSON files); notes; whether
-    they are BigQuery rows."""
+    NDJSON, the text itself (its lines numbered later, with the batch's other NDJSON files);
+    notes; whether they are BigQuery rows."""
     head = text.lstrip()[:4096]
     if not head.startswith(("{", "[")) and _BIGQUERY_HEADER.match(head.encode()):
         return flatten_csv(text), ["BigQuery export CSV: positions are file lines"], True
@@ -603,7 +604,7 @@ def file_entries(text: str) -> tuple[pl.DataFrame | list[str], list[str], bool]:
     stripped = text.strip()
     texts = document_texts(stripped, ("entries",))
     if texts is None:
-        return text.split("\n"), [], bigquery
+        return text, [], bigquery
     if stripped.startswith("["):
         note = "a JSON array: positions are entry numbers"
     elif texts.len() == 1 and texts[0] == stripped:
@@ -623,17 +624,16 @@ def read_batch(contents: Sequence[bytes], ctxs: Sequence[FileContext]) -> BatchP
     notes: list[list[str]] = [[] for _ in contents]
     flats: list[pl.DataFrame] = []
     entries: dict[bool, list[pl.DataFrame]] = {False: [], True: []}  # by BigQuery rows or not
-    lines: dict[bool, dict[int, list[str]]] = {False: {}, True: {}}
+    lines: dict[bool, dict[int, str]] = {False: {}, True: {}}  # NDJSON files' texts
     for index, content in enumerate(contents):
         found, file_notes, bigquery = file_entries(content.decode())
         notes[index].extend(file_notes)
-        if isinstance(found, list):
+        if isinstance(found, str):
             lines[bigquery][index] = found
         elif "_ok" in found.columns:  # BigQuery CSV: flat already
-            flats.append(found.with_columns(pl.lit(index, pl.Int64).alias(BATCH_FILE)))
+            flats.append(found.with_columns(file_column(index)))
         else:
-            file_column = pl.lit(index, pl.Int64).alias(BATCH_FILE)
-            entries[bigquery].append(found.with_columns(file_column))
+            entries[bigquery].append(found.with_columns(file_column(index)))
     for bigquery in (False, True):
         if lines[bigquery]:
             entries[bigquery].append(numbered_lines(lines[bigquery]))

@@ -9,6 +9,7 @@ decodes the texts with its own schema.
 from __future__ import annotations
 
 import json
+from itertools import chain
 
 import polars as pl
 
@@ -151,17 +152,20 @@ def document_texts(body: str, keys: tuple[str, ...]) -> pl.Series | None:
 
 def json_lines(text: str) -> pl.DataFrame:
     """``_raw`` (one non-blank line each, CR stripped) and ``_pos`` (its line number)."""
-    return numbered_lines({0: text.split("\n")}).drop(BATCH_FILE)
+    return numbered_lines({0: text}).drop(BATCH_FILE)
 
 
-def numbered_lines(lines: dict[int, list[str]]) -> pl.DataFrame:
-    """Several files' lines (file index -> its lines) as one frame: ``BATCH_FILE``, ``_raw``
+def numbered_lines(texts: dict[int, str]) -> pl.DataFrame:
+    """Several files' lines (file index -> its text) as one frame: ``BATCH_FILE``, ``_raw``
     (non-blank lines, CR stripped) and ``_pos`` (the line number in its file)."""
-    files = pl.Series(BATCH_FILE, list(lines), dtype=pl.Int64)
-    counts = pl.Series([len(found) for found in lines.values()], dtype=pl.UInt32)
-    texts = pl.Series("_raw", [line for found in lines.values() for line in found], pl.String)
+    # Python's split: Polars' split + explode took 2-3x the time and 2.6x the memory (100 MB)
+    pieces = [text.split("\n") for text in texts.values()]
+    files = pl.Series(BATCH_FILE, list(texts), dtype=pl.Int64)
+    counts = pl.Series([len(found) for found in pieces], dtype=pl.UInt32)
+    lines = pl.Series("_raw", list(chain.from_iterable(pieces)), dtype=pl.String)
+    del pieces
     return (
-        pl.DataFrame({"_raw": texts.str.strip_suffix("\r")})
+        pl.DataFrame({"_raw": lines.str.strip_suffix("\r")})
         .with_columns(pl.lit(files).repeat_by(pl.lit(counts)).explode().alias(BATCH_FILE))
         .with_columns(_pos=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(BATCH_FILE))
         .filter(pl.col("_raw").str.strip_chars() != "")
