@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from auditkit.sources import read
-from tests.batchcheck import assert_same_read, read_file_by_file
+from tests.batchcheck import (
+    assert_batched_reads_as_file_by_file,
+    write_folder,
+)
 from tests.test_gcp_audit import DATA_ACCESS, ONE, TWO, entry, ndjson, pg_entry
 
 MYSQL = entry("cloudsql.instances.query", log=DATA_ACCESS, insert_id="my1", request={
@@ -55,18 +58,12 @@ FILES: dict[str, bytes] = {
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    for name, content in FILES.items():
-        (tmp_path / name).write_bytes(content)
-    return tmp_path
-
+    return write_folder(tmp_path, FILES)
 
 
 @pytest.mark.parametrize("batch_bytes", [24 * 2**20, 300])
 def test_batches_equal_reading_each_file_alone(monkeypatch, folder, batch_bytes) -> None:
-    alone = read_file_by_file(monkeypatch, folder, "gcp_audit")
-    monkeypatch.setattr("auditkit.sources.BATCH_BYTES", batch_bytes)
-    batched = read(folder)
-    assert_same_read(batched, alone)
+    assert_batched_reads_as_file_by_file(monkeypatch, folder, "gcp_audit", batch_bytes)
 
 
 def test_batch_accounting_per_file(folder) -> None:
